@@ -1,0 +1,244 @@
+//! The public entry point: a [`Problem`] (function, convention, parameters, arrays, layout,
+//! dtype) is checked, brought into its convention's native layout, evaluated by the generic
+//! evaluator of that convention, and its gradient returned in the caller's layout.
+//!
+//! [`Problem::evaluate`] is the oracle's answer: value and closed-form gradient computed in f64
+//! with compensated sums. [`Problem::evaluate_in`] runs the same evaluator in any [`Real`] type:
+//! `f32` (a plain single-precision implementation), [`crate::Dual`] (forward-mode derivatives),
+//! or [`crate::bound::Bounded`] (the error bound of a lower-precision implementation).
+
+use crate::error::UflError;
+use crate::params::{resolve, Hyper, Params};
+use crate::real::Real;
+use crate::registry::{Convention, FunctionId};
+use crate::tensor::{Dtype, Layout, Tensor};
+use crate::{monai, original, paper};
+
+/// The arrays an evaluator reads, in its convention's native layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a, T> {
+    pub pred: &'a [T],
+    pub pred_shape: &'a [usize],
+    pub target: &'a [T],
+    pub target_shape: &'a [usize],
+    pub layout: Layout,
+    pub dtype: Dtype,
+}
+
+/// What an evaluator returns: the loss (a scalar when `loss_shape` is empty) and, on request,
+/// the gradient of the sum of the loss's entries with respect to the prediction (or logits).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome<T> {
+    pub loss: Vec<T>,
+    pub loss_shape: Vec<usize>,
+    pub grad: Option<Vec<T>>,
+}
+
+/// One evaluation request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub function: FunctionId,
+    pub convention: Convention,
+    pub params: Params,
+    /// Predicted probabilities (or logits, in the `paper` convention with `input = logits`).
+    pub pred: Tensor,
+    /// Targets: one-hot or soft labels of the prediction's shape, or (MONAI with
+    /// `to_onehot_y`) class indices of shape `(B, 1, ...)`.
+    pub target: Tensor,
+    /// Layout of `pred` and `target` as given.
+    pub layout: Layout,
+    /// The dtype the inputs came in.
+    pub dtype: Dtype,
+}
+
+/// The oracle's answer to a [`Problem`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: Vec<f64>,
+    /// Empty for a scalar loss.
+    pub loss_shape: Vec<usize>,
+    /// d(sum of the loss entries)/d pred, in the layout and shape of `pred`.
+    pub grad: Vec<f64>,
+}
+
+impl Evaluation {
+    /// The loss as a scalar, if it is one.
+    pub fn scalar(&self) -> Option<f64> {
+        if self.loss_shape.is_empty() {
+            self.loss.first().copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// The layout a convention's evaluator works in (`None`: either).
+pub fn native_layout(convention: Convention) -> Option<Layout> {
+    match convention {
+        Convention::Original => Some(Layout::ChannelsLast),
+        Convention::Monai => Some(Layout::ChannelsFirst),
+        Convention::Paper => None,
+    }
+}
+
+/// A problem after its parameters are resolved and its arrays are in the native layout.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub hyper: Hyper<f64>,
+    pub pred: Tensor,
+    pub target: Tensor,
+    pub layout: Layout,
+    pub dtype: Dtype,
+    /// The caller's layout, when it differs from `layout`.
+    transposed_from: Option<Layout>,
+}
+
+impl Problem {
+    /// Builds a problem from names, as the CLI and fixtures give them.
+    pub fn named(
+        function: &str,
+        convention: &str,
+        params: Params,
+        pred: Tensor,
+        target: Tensor,
+        layout: Layout,
+        dtype: Dtype,
+    ) -> Result<Self, UflError> {
+        Ok(Problem {
+            function: function.parse()?,
+            convention: convention.parse()?,
+            params,
+            pred,
+            target,
+            layout,
+            dtype,
+        })
+    }
+
+    /// Resolves parameters, checks the arrays' values, and moves them to the native layout.
+    pub fn prepare(&self) -> Result<Prepared, UflError> {
+        let hyper = resolve(self.function, self.convention, &self.params)?;
+        self.pred.check("prediction", self.dtype)?;
+        self.target.check("target", self.dtype)?;
+        let (pred, target, layout, transposed_from) = match native_layout(self.convention) {
+            Some(native) if native != self.layout => {
+                let (p, t) = match native {
+                    Layout::ChannelsLast => (self.pred.channels_first_to_last(), self.target.channels_first_to_last()),
+                    Layout::ChannelsFirst => (self.pred.channels_last_to_first(), self.target.channels_last_to_first()),
+                };
+                (p, t, native, Some(self.layout))
+            }
+            _ => (self.pred.clone(), self.target.clone(), self.layout, None),
+        };
+        Ok(Prepared { hyper, pred, target, layout, dtype: self.dtype, transposed_from })
+    }
+
+    /// The oracle's answer: value and gradient in f64.
+    pub fn evaluate(&self) -> Result<Evaluation, UflError> {
+        let prepared = self.prepare()?;
+        let out = prepared.run::<f64>(&prepared.hyper, &prepared.pred.data, &prepared.target.data, true)?;
+        let grad = prepared.grad_to_caller(out.grad.unwrap_or_default());
+        let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
+        Ok(Evaluation { loss, loss_shape, grad })
+    }
+
+    /// The same evaluator in another number type; inputs are converted with [`Real::cst`].
+    /// Loss and gradient come back in the caller's layout.
+    pub fn evaluate_in<T: Real>(&self, want_grad: bool) -> Result<Outcome<T>, UflError> {
+        let prepared = self.prepare()?;
+        let hyper = prepared.hyper.cast::<T>();
+        let pred: Vec<T> = prepared.pred.data.iter().map(|&x| T::cst(x)).collect();
+        let target: Vec<T> = prepared.target.data.iter().map(|&x| T::cst(x)).collect();
+        let out = prepared.run(&hyper, &pred, &target, want_grad)?;
+        let grad = out.grad.map(|g| prepared.grad_to_caller(g));
+        let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
+        Ok(Outcome { loss, loss_shape, grad })
+    }
+}
+
+impl Prepared {
+    /// Runs the convention's evaluator on arrays in the native layout.
+    pub fn run<T: Real>(&self, hyper: &Hyper<T>, pred: &[T], target: &[T], want_grad: bool) -> Result<Outcome<T>, UflError> {
+        let inputs = Inputs {
+            pred,
+            pred_shape: &self.pred.shape,
+            target,
+            target_shape: &self.target.shape,
+            layout: self.layout,
+            dtype: self.dtype,
+        };
+        match hyper.convention {
+            Convention::Original => original::evaluate(hyper, &inputs, want_grad),
+            Convention::Paper => paper::evaluate(hyper, &inputs, want_grad),
+            Convention::Monai => monai::evaluate(hyper, &inputs, want_grad),
+        }
+    }
+
+    /// Moves a native-layout gradient back to the caller's layout.
+    pub fn grad_to_caller<T: Copy>(&self, grad: Vec<T>) -> Vec<T> {
+        match self.transposed_from {
+            None => grad,
+            Some(_) => permute_like(&grad, &self.pred.shape, self.layout),
+        }
+    }
+
+    /// Moves a per-element loss (rank ≥ 3) back to the caller's layout.
+    fn loss_to_caller<T: Copy>(&self, loss: Vec<T>, shape: Vec<usize>) -> (Vec<T>, Vec<usize>) {
+        if self.transposed_from.is_none() || shape.len() < 3 {
+            return (loss, shape);
+        }
+        let permuted = permute_like(&loss, &shape, self.layout);
+        let r = shape.len();
+        let new_shape = match self.layout {
+            Layout::ChannelsFirst => {
+                let mut s = vec![shape[0]];
+                s.extend_from_slice(&shape[2..]);
+                s.push(shape[1]);
+                s
+            }
+            Layout::ChannelsLast => {
+                let mut s = vec![shape[0], shape[r - 1]];
+                s.extend_from_slice(&shape[1..r - 1]);
+                s
+            }
+        };
+        (permuted, new_shape)
+    }
+}
+
+/// Transposes `data` of `shape` in layout `from` to the other layout.
+fn permute_like<T: Copy>(data: &[T], shape: &[usize], from: Layout) -> Vec<T> {
+    use crate::tensor::{split_first, split_last};
+    let mut out = data.to_vec();
+    match from {
+        Layout::ChannelsFirst => {
+            let (b, c, s) = split_first(shape);
+            for bi in 0..b {
+                for ci in 0..c {
+                    for si in 0..s {
+                        out[(bi * s + si) * c + ci] = data[(bi * c + ci) * s + si];
+                    }
+                }
+            }
+        }
+        Layout::ChannelsLast => {
+            let (b, s, c) = split_last(shape);
+            for bi in 0..b {
+                for si in 0..s {
+                    for ci in 0..c {
+                        out[(bi * c + ci) * s + si] = data[(bi * s + si) * c + ci];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks that every value of `data` lies in [0, 1].
+pub(crate) fn check_unit<T: Real>(what: &'static str, data: &[T]) -> Result<(), UflError> {
+    match data.iter().position(|v| !(v.val() >= 0.0 && v.val() <= 1.0)) {
+        Some(index) => Err(UflError::OutsideUnitInterval { what, index, value: data[index].val() }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,150 @@
+//! The number types every evaluator is generic over.
+//!
+//! [`Real`] extends [`num_traits::Float`] with the three things a loss evaluator needs and
+//! `Float` does not say: how a long sum is accumulated, how a constant enters the computation,
+//! and what derivative a power has at a zero base. It is implemented for
+//!
+//! - `f64`: the oracle's own precision, with Neumaier-compensated sums (error `≤ 2u|Σx|` plus a
+//!   second-order term, so the sum is as good as exact for any input this crate accepts);
+//! - `f32`: a plain float32 implementation with sequential sums, i.e. what a straightforward
+//!   single-precision backend computes;
+//! - [`Dual`] (`autodiff::FT<f64>`): forward-mode automatic differentiation;
+//! - [`crate::bound::Bounded`]: a running first-order error bound for an implementation in a
+//!   lower precision (see `bound.rs`).
+//!
+//! Pitfalls of the dual type that the evaluators avoid: comparisons look at the value only (the
+//! clip is written as explicit comparisons, never `max`/`min`, whose ties return `self`), and its
+//! `powf` gives derivative 0 at a zero base, so powers go through [`Real::pow_with`].
+
+use autodiff::FT;
+use num_traits::Float;
+use std::fmt::Debug;
+
+/// Forward-mode dual number over `f64`: value and one directional derivative.
+pub type Dual = FT<f64>;
+
+/// How the derivative of `x^e` is taken where it is not a plain product rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowRule {
+    /// TensorFlow's `Pow` gradient, `e·x^(e-1)`, evaluated as written: at `x = 0` it is `∞` for
+    /// `0 < e < 1` and `0·∞ = NaN` for `e = 0`.
+    TensorFlow,
+    /// torch's `pow` backward: as TensorFlow, except that exponent 0 has derivative exactly 0.
+    Torch,
+}
+
+impl PowRule {
+    /// `d(x^e)/dx` under this rule, in `T`.
+    pub fn derivative<T: Real>(self, x: T, e: T) -> T {
+        if self == PowRule::Torch && e == T::zero() {
+            return T::zero();
+        }
+        e * x.powf(e - T::one())
+    }
+}
+
+/// A scalar the evaluators can run on. See the module documentation.
+pub trait Real: Float + Debug + Send + Sync + 'static {
+    /// Sums `terms` the way this type models a reduction.
+    fn sum_terms<I: IntoIterator<Item = Self>>(terms: I) -> Self {
+        neumaier(terms)
+    }
+
+    /// A constant given in f64 (a hyper-parameter or a bound), rounded to this type.
+    fn cst(x: f64) -> Self {
+        <Self as num_traits::NumCast>::from(x).unwrap_or_else(Self::nan)
+    }
+
+    /// The value as f64 (for a dual: its value part; for a bound: its computed value).
+    fn val(self) -> f64 {
+        self.to_f64().unwrap_or(f64::NAN)
+    }
+
+    /// `self^e` whose derivative (for types that carry one) follows `rule`, including at a zero
+    /// base. For plain floats this is `powf`.
+    fn pow_with(self, e: Self, _rule: PowRule) -> Self {
+        self.powf(e)
+    }
+}
+
+/// Neumaier's compensated sum. Falls back to the plain sum when that is not finite, so that an
+/// infinity is reported as such rather than as the NaN of `∞ - ∞` in the correction.
+pub fn neumaier<T: Float, I: IntoIterator<Item = T>>(terms: I) -> T {
+    let mut sum = T::zero();
+    let mut correction = T::zero();
+    for x in terms {
+        let t = sum + x;
+        if sum.abs() >= x.abs() {
+            correction = correction + ((sum - t) + x);
+        } else {
+            correction = correction + ((x - t) + sum);
+        }
+        sum = t;
+    }
+    if !sum.is_finite() || !correction.is_finite() {
+        return sum;
+    }
+    sum + correction
+}
+
+impl Real for f64 {}
+
+impl Real for f32 {
+    fn sum_terms<I: IntoIterator<Item = Self>>(terms: I) -> Self {
+        terms.into_iter().fold(0.0, |a, x| a + x)
+    }
+}
+
+impl Real for Dual {
+    fn pow_with(self, e: Self, rule: PowRule) -> Self {
+        let value = self.x.powf(e.x);
+        let d_base = if self.dx == 0.0 {
+            0.0
+        } else {
+            self.dx * rule.derivative(self.x, e.x)
+        };
+        // d(x^e)/de = x^e·ln x, taken as 0 where x = 0 (as TensorFlow does for x ≤ 0).
+        let d_exp = if e.dx == 0.0 || self.x <= 0.0 {
+            0.0
+        } else {
+            e.dx * value * self.x.ln()
+        };
+        Dual::new(value, d_base + d_exp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neumaier_recovers_what_a_plain_sum_loses() {
+        let terms = [1.0, 1e-16, 1e-16, 1e-16, 1e-16, -1.0];
+        assert_eq!(terms.iter().copied().fold(0.0, |a, x| a + x), 0.0);
+        let s = neumaier(terms);
+        assert!((s - 4e-16).abs() < 1e-30, "{s}");
+    }
+
+    #[test]
+    fn neumaier_keeps_infinities() {
+        assert_eq!(neumaier([1.0, f64::INFINITY, 2.0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn dual_pow_has_the_rule_derivative_at_zero_base() {
+        let x = Dual::new(0.0, 1.0);
+        // autodiff's own powf reports 0 here; the rule says e·0^(e-1) = ∞.
+        assert_eq!(x.powf(Dual::cst(0.5)).dx, 0.0);
+        assert_eq!(x.pow_with(Dual::cst(0.5), PowRule::TensorFlow).dx, f64::INFINITY);
+        assert!(x.pow_with(Dual::cst(0.0), PowRule::TensorFlow).dx.is_nan());
+        assert_eq!(x.pow_with(Dual::cst(0.0), PowRule::Torch).dx, 0.0);
+        let y = Dual::new(0.25, 1.0).pow_with(Dual::cst(0.5), PowRule::TensorFlow);
+        assert!((y.x - 0.5).abs() < 1e-15 && (y.dx - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn dual_pow_derivative_in_the_exponent() {
+        let y = Dual::cst(2.0).pow_with(Dual::new(3.0, 1.0), PowRule::TensorFlow);
+        assert!((y.dx - 8.0 * 2f64.ln()).abs() < 1e-12);
+    }
+}

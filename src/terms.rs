@@ -1,0 +1,199 @@
+//! The building blocks every convention assembles its losses from, each with its closed-form
+//! derivative: the clip, the Tversky index of one (item, class), and the focal cross-entropy
+//! term of one element.
+//!
+//! Gradients are accumulated in the shape TensorFlow's and torch's autodiff give them, so that
+//! non-finite cases come out the same way: the Tversky index passes its upstream gradient to
+//! `TP`, `FN` and `FP` through the quotient rule (`∞ - ∞ = NaN` when the upstream is infinite),
+//! and every element then receives `y·g_TP - y·g_FN + (1-y)·g_FP`.
+
+use crate::real::{PowRule, Real};
+
+/// Which elements a clip lets the gradient through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClipGradient {
+    /// TensorFlow's `K.clip` (`minimum` then `maximum`): through on `[lo, hi]` inclusive.
+    Inclusive,
+    /// torch's `clamp`: through only strictly inside `(lo, hi)`.
+    Strict,
+}
+
+/// A clip to `[lo, hi]` with its gradient rule. The bounds are numbers of the evaluator's type,
+/// so that a derivative with respect to the clip's epsilon can be taken.
+#[derive(Clone, Copy, Debug)]
+pub struct Clip<T> {
+    pub lo: T,
+    pub hi: T,
+    pub gradient: ClipGradient,
+}
+
+impl<T: Real> Clip<T> {
+    /// A clip whose bounds are f64 constants.
+    pub fn new(lo: f64, hi: f64, gradient: ClipGradient) -> Self {
+        Clip { lo: T::cst(lo), hi: T::cst(hi), gradient }
+    }
+
+    /// The clipped value and whether the gradient passes. Written with comparisons so that a
+    /// dual number keeps its derivative exactly where the gradient passes.
+    #[inline]
+    pub fn apply(&self, p: T) -> (T, bool) {
+        let (lo, hi) = (self.lo, self.hi);
+        let q = if p < lo {
+            lo
+        } else if p > hi {
+            hi
+        } else {
+            p
+        };
+        let pass = match self.gradient {
+            ClipGradient::Inclusive => p >= lo && p <= hi,
+            ClipGradient::Strict => p > lo && p < hi,
+        };
+        // torch's clamp returns the input itself on a bound, with gradient 0 there.
+        let q = if !pass && q == p { T::cst(p.val()) } else { q };
+        (q, pass)
+    }
+
+    /// Clips a whole array.
+    pub fn apply_all(&self, p: &[T]) -> (Vec<T>, Vec<bool>) {
+        p.iter().map(|&x| self.apply(x)).unzip()
+    }
+}
+
+/// The Tversky statistics of one (item, class) and the index built from them.
+#[derive(Clone, Copy, Debug)]
+pub struct Tversky<T> {
+    pub tp: T,
+    pub fn_: T,
+    pub fp: T,
+    /// `TP + k`
+    pub num: T,
+    /// `TP + δ·FN + (1-δ)·FP + k`, added left to right
+    pub den: T,
+    /// `num / den`
+    pub ti: T,
+}
+
+/// The spatial positions of one (item, class) as flat indices.
+pub trait Positions: Fn(usize) -> usize {}
+impl<F: Fn(usize) -> usize> Positions for F {}
+
+/// `TI(δ, k)` over `count` positions whose flat index is `at(s)`.
+pub fn tversky<T: Real>(q: &[T], y: &[T], count: usize, at: impl Positions, delta: T, smooth: T) -> Tversky<T> {
+    let one = T::one();
+    let tp = T::sum_terms((0..count).map(|s| y[at(s)] * q[at(s)]));
+    let fn_ = T::sum_terms((0..count).map(|s| y[at(s)] * (one - q[at(s)])));
+    let fp = T::sum_terms((0..count).map(|s| (one - y[at(s)]) * q[at(s)]));
+    let num = tp + smooth;
+    let den = tp + delta * fn_ + (one - delta) * fp + smooth;
+    Tversky { tp, fn_, fp, num, den, ti: num / den }
+}
+
+impl<T: Real> Tversky<T> {
+    /// The per-statistic gradients `(g_TP, g_FN, g_FP)` for an upstream `g_TI`.
+    pub fn statistic_gradients(&self, delta: T, g_ti: T) -> (T, T, T) {
+        let g_num = g_ti / self.den;
+        let g_den = g_ti * ((-self.num / self.den) / self.den);
+        (g_num + g_den, delta * g_den, (T::one() - delta) * g_den)
+    }
+
+    /// Adds `dL/dq` to `grad` for every position where `pass` admits it (`None`: everywhere).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_gradient(
+        &self,
+        grad: &mut [T],
+        pass: Option<&[bool]>,
+        y: &[T],
+        count: usize,
+        at: impl Positions,
+        delta: T,
+        g_ti: T,
+    ) {
+        let (g_tp, g_fn, g_fp) = self.statistic_gradients(delta, g_ti);
+        let one = T::one();
+        for s in 0..count {
+            let i = at(s);
+            if pass.is_none_or(|p| p[i]) {
+                grad[i] = grad[i] + (y[i] * g_tp - y[i] * g_fn + (one - y[i]) * g_fp);
+            }
+        }
+    }
+}
+
+/// `(-y)·ln q`, the cross-entropy of one element, as the references write it.
+#[inline]
+pub fn cross_entropy<T: Real>(q: T, y: T) -> T {
+    (-y) * q.ln()
+}
+
+/// `(1-q)^γ · CE` (or `CE` alone when `gamma` is `None`) and its derivative in `q`.
+#[inline]
+pub fn focal<T: Real>(q: T, y: T, gamma: Option<T>, rule: PowRule) -> (T, T) {
+    let ce = cross_entropy(q, y);
+    // d CE / dq = (-y)·(1/q)
+    let dce = (-y) * q.recip();
+    match gamma {
+        None => (ce, dce),
+        Some(g) => {
+            let base = T::one() - q;
+            let factor = base.pow_with(g, rule);
+            let dfactor = -rule.derivative(base, g);
+            (factor * ce, factor * dce + ce * dfactor)
+        }
+    }
+}
+
+/// Like [`focal`], without the derivative (for value-only evaluation).
+#[inline]
+pub fn focal_value<T: Real>(q: T, y: T, gamma: Option<T>, rule: PowRule) -> T {
+    let ce = cross_entropy(q, y);
+    match gamma {
+        None => ce,
+        Some(g) => (T::one() - q).pow_with(g, rule) * ce,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::real::Dual;
+
+    #[test]
+    fn clip_gradient_rules_at_the_bounds() {
+        let tf = Clip::<f64>::new(0.1, 0.9, ClipGradient::Inclusive);
+        let torch = Clip { gradient: ClipGradient::Strict, ..tf };
+        let tf_dual = Clip::<Dual>::new(0.1, 0.9, ClipGradient::Inclusive);
+        let torch_dual = Clip { gradient: ClipGradient::Strict, ..tf_dual };
+        assert_eq!(tf.apply(0.1), (0.1, true));
+        assert_eq!(torch.apply(0.1), (0.1, false));
+        assert_eq!(tf.apply(0.05), (0.1, false));
+        assert_eq!(tf.apply(0.95), (0.9, false));
+        assert_eq!(torch.apply(0.5), (0.5, true));
+        // A dual keeps its derivative exactly where the gradient passes.
+        assert_eq!(tf_dual.apply(Dual::new(0.1, 1.0)).0.dx, 1.0);
+        assert_eq!(torch_dual.apply(Dual::new(0.1, 1.0)).0.dx, 0.0);
+        assert_eq!(tf_dual.apply(Dual::new(0.95, 1.0)).0.dx, 0.0);
+    }
+
+    #[test]
+    fn tversky_gradient_matches_the_simplified_form() {
+        let q = [0.2, 0.7, 0.4, 0.9];
+        let y = [0.0, 1.0, 1.0, 0.0];
+        let st = tversky(&q, &y, 4, |s| s, 0.7, 1e-6);
+        let mut g = [0.0f64; 4];
+        st.add_gradient(&mut g, None, &y, 4, |s| s, 0.7, 1.0);
+        for i in 0..4 {
+            let expected = (y[i] - (1.0 - 0.7) * st.ti) / st.den;
+            assert!((g[i] - expected).abs() < 1e-14, "{i}: {} vs {expected}", g[i]);
+        }
+    }
+
+    #[test]
+    fn focal_derivative_matches_forward_mode() {
+        for &(q, y, g) in &[(0.3, 1.0, 2.0), (0.8, 0.4, 0.5), (0.6, 0.0, 0.0)] {
+            let (_, d) = focal(q, y, Some(g), PowRule::TensorFlow);
+            let dual = focal_value(Dual::new(q, 1.0), Dual::cst(y), Some(Dual::cst(g)), PowRule::TensorFlow);
+            assert!((d - dual.dx).abs() < 1e-12, "{q} {y} {g}: {d} vs {}", dual.dx);
+        }
+    }
+}
