@@ -52,6 +52,10 @@ pub struct Bounded<const P: u32> {
 /// float32's error model.
 pub type F32Bound = Bounded<24>;
 
+/// float64's error model (the error of a float64 implementation, such as a reference run in
+/// float64, of the same expressions).
+pub type F64Bound = Bounded<53>;
+
 impl<const P: u32> Bounded<P> {
     /// Unit roundoff of the modelled format.
     pub const U: f64 = {
@@ -66,12 +70,20 @@ impl<const P: u32> Bounded<P> {
 
     /// An exact input value (already representable in the modelled format).
     pub fn exact(v: f64) -> Self {
-        Self { v, e: 0.0, lost: false }
+        Self {
+            v,
+            e: 0.0,
+            lost: false,
+        }
     }
 
     /// A constant: its rounding to `P` bits is its error.
     pub fn constant(v: f64) -> Self {
-        Self { v, e: (v - round_to_bits(v, P)).abs(), lost: false }
+        Self {
+            v,
+            e: (v - round_to_bits(v, P)).abs(),
+            lost: false,
+        }
     }
 
     /// True when the value is not determined in the modelled precision: marked lost, a bound
@@ -85,7 +97,11 @@ impl<const P: u32> Bounded<P> {
     }
 
     fn unary(self, v: f64, slope: f64, nonlinear: bool) -> Self {
-        let propagated = if self.e == 0.0 { 0.0 } else { slope.abs() * self.e };
+        let propagated = if self.e == 0.0 {
+            0.0
+        } else {
+            slope.abs() * self.e
+        };
         Self {
             v,
             e: propagated + 2.0 * Self::U * v.abs(),
@@ -127,7 +143,11 @@ impl<const P: u32> Add for Bounded<P> {
     type Output = Self;
     fn add(self, o: Self) -> Self {
         let v = self.v + o.v;
-        Self { v, e: self.e + o.e + Self::U * v.abs(), lost: self.lost || o.lost }
+        Self {
+            v,
+            e: self.e + o.e + Self::U * v.abs(),
+            lost: self.lost || o.lost,
+        }
     }
 }
 
@@ -135,7 +155,11 @@ impl<const P: u32> Sub for Bounded<P> {
     type Output = Self;
     fn sub(self, o: Self) -> Self {
         let v = self.v - o.v;
-        Self { v, e: self.e + o.e + Self::U * v.abs(), lost: self.lost || o.lost }
+        Self {
+            v,
+            e: self.e + o.e + Self::U * v.abs(),
+            lost: self.lost || o.lost,
+        }
     }
 }
 
@@ -144,7 +168,11 @@ impl<const P: u32> Mul for Bounded<P> {
     fn mul(self, o: Self) -> Self {
         let v = self.v * o.v;
         let e = self.v.abs() * o.e + o.v.abs() * self.e + self.e * o.e + Self::U * v.abs();
-        Self { v, e, lost: self.lost || o.lost }
+        Self {
+            v,
+            e,
+            lost: self.lost || o.lost,
+        }
     }
 }
 
@@ -153,7 +181,11 @@ impl<const P: u32> Div for Bounded<P> {
     fn div(self, o: Self) -> Self {
         let v = self.v / o.v;
         let e = (self.e + v.abs() * o.e) / o.v.abs() + Self::U * v.abs();
-        Self { v, e, lost: self.lost || o.lost || o.insignificant() }
+        Self {
+            v,
+            e,
+            lost: self.lost || o.lost || o.insignificant(),
+        }
     }
 }
 
@@ -161,7 +193,11 @@ impl<const P: u32> Rem for Bounded<P> {
     type Output = Self;
     fn rem(self, o: Self) -> Self {
         let v = self.v % o.v;
-        Self { v, e: self.e + o.e, lost: self.lost || o.lost }
+        Self {
+            v,
+            e: self.e + o.e,
+            lost: self.lost || o.lost,
+        }
     }
 }
 
@@ -250,22 +286,40 @@ impl<const P: u32> Float for Bounded<P> {
         self.v.classify()
     }
     fn floor(self) -> Self {
-        Self { v: self.v.floor(), ..self }
+        Self {
+            v: self.v.floor(),
+            ..self
+        }
     }
     fn ceil(self) -> Self {
-        Self { v: self.v.ceil(), ..self }
+        Self {
+            v: self.v.ceil(),
+            ..self
+        }
     }
     fn round(self) -> Self {
-        Self { v: self.v.round(), ..self }
+        Self {
+            v: self.v.round(),
+            ..self
+        }
     }
     fn trunc(self) -> Self {
-        Self { v: self.v.trunc(), ..self }
+        Self {
+            v: self.v.trunc(),
+            ..self
+        }
     }
     fn fract(self) -> Self {
-        Self { v: self.v.fract(), ..self }
+        Self {
+            v: self.v.fract(),
+            ..self
+        }
     }
     fn abs(self) -> Self {
-        Self { v: self.v.abs(), ..self }
+        Self {
+            v: self.v.abs(),
+            ..self
+        }
     }
     fn signum(self) -> Self {
         Self::exact(self.v.signum())
@@ -284,7 +338,11 @@ impl<const P: u32> Float for Bounded<P> {
     }
     fn powi(self, n: i32) -> Self {
         let v = self.v.powi(n);
-        let slope = if n == 0 { 0.0 } else { n as f64 * self.v.powi(n - 1) };
+        let slope = if n == 0 {
+            0.0
+        } else {
+            n as f64 * self.v.powi(n - 1)
+        };
         self.unary(v, slope, n < 0)
     }
     fn powf(self, n: Self) -> Self {
@@ -293,11 +351,23 @@ impl<const P: u32> Float for Bounded<P> {
         if self.v == 0.0 {
             // Not differentiable (or infinite slope) at zero: bound by the power of the error.
             let e = if self.e == 0.0 { 0.0 } else { self.e.powf(n.v) };
-            return Self { v, e, lost: self.lost || n.lost || (self.e > 0.0 && !integer_exponent) };
+            return Self {
+                v,
+                e,
+                lost: self.lost || n.lost || (self.e > 0.0 && !integer_exponent),
+            };
         }
         let base = self.unary(v, n.v * self.v.powf(n.v - 1.0), !integer_exponent);
-        let from_exponent = if n.e == 0.0 { 0.0 } else { (v * self.v.abs().ln()).abs() * n.e };
-        Self { e: base.e + from_exponent, lost: base.lost || n.lost, ..base }
+        let from_exponent = if n.e == 0.0 {
+            0.0
+        } else {
+            (v * self.v.abs().ln()).abs() * n.e
+        };
+        Self {
+            e: base.e + from_exponent,
+            lost: base.lost || n.lost,
+            ..base
+        }
     }
     fn sqrt(self) -> Self {
         let v = self.v.sqrt();
@@ -321,7 +391,11 @@ impl<const P: u32> Float for Bounded<P> {
         self.unary(self.v.log2(), 1.0 / (self.v * std::f64::consts::LN_2), true)
     }
     fn log10(self) -> Self {
-        self.unary(self.v.log10(), 1.0 / (self.v * std::f64::consts::LN_10), true)
+        self.unary(
+            self.v.log10(),
+            1.0 / (self.v * std::f64::consts::LN_10),
+            true,
+        )
     }
     fn max(self, other: Self) -> Self {
         if self.v < other.v {
@@ -451,8 +525,9 @@ mod tests {
         let t = F32Bound::exact(1.0 - 1e-7) * F32Bound::exact(1.0);
         let x = F32Bound::one() - t;
         assert!(x.e >= x.v.abs() * 0.5, "{x:?}");
-        let lost = (F32Bound::exact(1.0) - F32Bound::exact(1.0 - 3e-8) * F32Bound::constant(1.0 + 1e-9))
-            .powf(F32Bound::constant(-0.5));
+        let lost = (F32Bound::exact(1.0)
+            - F32Bound::exact(1.0 - 3e-8) * F32Bound::constant(1.0 + 1e-9))
+        .powf(F32Bound::constant(-0.5));
         assert!(lost.undetermined(), "{lost:?}");
     }
 
@@ -470,9 +545,14 @@ mod tests {
     #[test]
     fn the_bound_covers_a_real_float32_sum() {
         // 10⁴ terms of a smooth sequence, summed sequentially in float32.
-        let xs: Vec<f32> = (0..10_000).map(|i| ((i as f32) * 0.37).sin().abs() + 0.01).collect();
+        let xs: Vec<f32> = (0..10_000)
+            .map(|i| ((i as f32) * 0.37).sin().abs() + 0.01)
+            .collect();
         let plain = xs.iter().fold(0f32, |a, &x| a + x) as f64;
         let bounded = F32Bound::sum_terms(xs.iter().map(|&x| F32Bound::exact(x as f64)));
-        assert!((plain - bounded.v).abs() <= bounded.e, "{plain} {bounded:?}");
+        assert!(
+            (plain - bounded.v).abs() <= bounded.e,
+            "{plain} {bounded:?}"
+        );
     }
 }

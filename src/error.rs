@@ -30,31 +30,81 @@ pub enum UflError {
     #[error("unknown convention `{0}`: expected `original`, `paper` or `monai`")]
     UnknownConvention(String),
     #[error("`{function}` is not defined in the `{convention}` convention")]
-    UnsupportedConvention { function: String, convention: String },
+    UnsupportedConvention {
+        function: String,
+        convention: String,
+    },
     #[error("`{function}` has no parameter `{name}` in the `{convention}` convention")]
-    UnknownParameter { function: String, convention: String, name: String },
+    UnknownParameter {
+        function: String,
+        convention: String,
+        name: String,
+    },
     #[error("parameter `{name}` = {value}: {reason}")]
-    InvalidParameter { name: String, value: String, reason: String },
+    InvalidParameter {
+        name: String,
+        value: String,
+        reason: String,
+    },
 
     // ---- shapes and values ----------------------------------------------------------------
     #[error("{what} has rank {rank}; {expected}")]
-    InvalidRank { what: &'static str, rank: usize, expected: &'static str },
+    InvalidRank {
+        what: &'static str,
+        rank: usize,
+        expected: &'static str,
+    },
     #[error("{what} has shape {shape:?} with an empty axis {axis}")]
-    EmptyAxis { what: &'static str, shape: Vec<usize>, axis: usize },
+    EmptyAxis {
+        what: &'static str,
+        shape: Vec<usize>,
+        axis: usize,
+    },
     #[error("{what} has shape {shape:?}, whose element count overflows or exceeds the limit of {limit} elements")]
-    TooLarge { what: &'static str, shape: Vec<usize>, limit: usize },
+    TooLarge {
+        what: &'static str,
+        shape: Vec<usize>,
+        limit: usize,
+    },
     #[error("{what} holds {len} values but its shape {shape:?} needs {expected}")]
-    LengthMismatch { what: &'static str, shape: Vec<usize>, len: usize, expected: usize },
+    LengthMismatch {
+        what: &'static str,
+        shape: Vec<usize>,
+        len: usize,
+        expected: usize,
+    },
     #[error("prediction shape {pred:?} and target shape {target:?} differ")]
-    ShapeMismatch { pred: Vec<usize>, target: Vec<usize> },
+    ShapeMismatch {
+        pred: Vec<usize>,
+        target: Vec<usize>,
+    },
     #[error("{what}[{index}] = {value} is not finite")]
-    NonFinite { what: &'static str, index: usize, value: f64 },
+    NonFinite {
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
     #[error("{what}[{index}] = {value} is outside [0, 1]")]
-    OutsideUnitInterval { what: &'static str, index: usize, value: f64 },
+    OutsideUnitInterval {
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
     #[error("{what}[{index}] = {value} is not a class index (a non-negative integer)")]
-    NotAClassIndex { what: &'static str, index: usize, value: f64 },
-    #[error("{what}[{index}] = {value} is not representable in {dtype} (the declared input dtype)")]
-    NotRepresentable { what: &'static str, index: usize, value: f64, dtype: &'static str },
+    NotAClassIndex {
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
+    #[error(
+        "{what}[{index}] = {value} is not representable in {dtype} (the declared input dtype)"
+    )]
+    NotRepresentable {
+        what: &'static str,
+        index: usize,
+        value: f64,
+        dtype: &'static str,
+    },
     #[error("layout `{0}` is not one of `channels-first`, `channels-last`")]
     UnknownLayout(String),
     #[error("dtype `{0}` is not one of `float32`, `float64`")]
@@ -64,7 +114,11 @@ pub enum UflError {
     #[error("the original raises ValueError: Metric: Shape of tensor is neither 2D or 3D. (rank {rank})")]
     OriginalRank { rank: usize },
     #[error("the original raises InvalidArgumentError: slice index {index} of dimension {dimension} out of bounds (size {size})")]
-    OriginalSliceOutOfBounds { index: usize, dimension: usize, size: usize },
+    OriginalSliceOutOfBounds {
+        index: usize,
+        dimension: usize,
+        size: usize,
+    },
     #[error("the original raises InvalidArgumentError: Incompatible shapes: [{weights}] vs. {}", tf_shape(.shape))]
     OriginalIncompatibleWeights { weights: usize, shape: Vec<usize> },
 
@@ -72,12 +126,17 @@ pub enum UflError {
     #[error("MONAI raises ValueError: input shape must be 4 or 5, but got {}", torch_size(.shape))]
     MonaiRank { shape: Vec<usize> },
     #[error("MONAI raises ValueError: ground truth has different shape ({}) from input ({})", torch_size(.target), torch_size(.input))]
-    MonaiShapeMismatch { target: Vec<usize>, input: Vec<usize> },
+    MonaiShapeMismatch {
+        target: Vec<usize>,
+        input: Vec<usize>,
+    },
     #[error("MONAI raises IndexError: index 1 is out of bounds for dimension 1 with size {size}")]
     MonaiChannelIndex { size: usize },
     #[error("MONAI raises RuntimeError: index {label} is out of bounds for dimension 1 with size {classes}")]
     MonaiOneHotOutOfRange { label: usize, classes: usize },
-    #[error("MONAI raises ValueError: Invalid class index found. Maximum class should be {max_class}")]
+    #[error(
+        "MONAI raises ValueError: Invalid class index found. Maximum class should be {max_class}"
+    )]
     MonaiInvalidClassIndex { max_class: usize },
 
     // ---- files ----------------------------------------------------------------------------
@@ -96,10 +155,13 @@ impl UflError {
     /// its message that identifies it. `None` for the oracle's own refusals.
     pub fn reference_exception(&self) -> Option<(&'static str, String)> {
         Some(match self {
-            UflError::OriginalRank { .. } => {
-                ("ValueError", "Metric: Shape of tensor is neither 2D or 3D.".to_string())
-            }
-            UflError::OriginalSliceOutOfBounds { index, dimension, .. } => (
+            UflError::OriginalRank { .. } => (
+                "ValueError",
+                "Metric: Shape of tensor is neither 2D or 3D.".to_string(),
+            ),
+            UflError::OriginalSliceOutOfBounds {
+                index, dimension, ..
+            } => (
                 "InvalidArgumentError",
                 format!("slice index {index} of dimension {dimension} out of bounds"),
             ),
@@ -153,11 +215,17 @@ mod tests {
 
     #[test]
     fn messages_match_what_the_references_print() {
-        let e = UflError::MonaiShapeMismatch { target: vec![3, 1, 5, 7], input: vec![3, 2, 5, 7] };
+        let e = UflError::MonaiShapeMismatch {
+            target: vec![3, 1, 5, 7],
+            input: vec![3, 2, 5, 7],
+        };
         assert!(e.matches_recorded(
             "ValueError: ground truth has different shape (torch.Size([3, 1, 5, 7])) from input (torch.Size([3, 2, 5, 7]))"
         ));
-        let e = UflError::OriginalIncompatibleWeights { weights: 2, shape: vec![2, 6, 6, 3] };
+        let e = UflError::OriginalIncompatibleWeights {
+            weights: 2,
+            shape: vec![2, 6, 6, 3],
+        };
         assert!(e.matches_recorded("InvalidArgumentError: {{function_node __wrapped__Mul}} Incompatible shapes: [2] vs. [2,6,6,3] [Op:Mul]"));
         assert!(!e.matches_recorded("ValueError: Incompatible shapes: [2] vs. [2,6,6,3]"));
         assert!(!UflError::UnknownFunction("x".into()).matches_recorded("ValueError: x"));

@@ -123,23 +123,45 @@ impl Problem {
         let (pred, target, layout, transposed_from) = match native_layout(self.convention) {
             Some(native) if native != self.layout => {
                 let (p, t) = match native {
-                    Layout::ChannelsLast => (self.pred.channels_first_to_last(), self.target.channels_first_to_last()),
-                    Layout::ChannelsFirst => (self.pred.channels_last_to_first(), self.target.channels_last_to_first()),
+                    Layout::ChannelsLast => (
+                        self.pred.channels_first_to_last(),
+                        self.target.channels_first_to_last(),
+                    ),
+                    Layout::ChannelsFirst => (
+                        self.pred.channels_last_to_first(),
+                        self.target.channels_last_to_first(),
+                    ),
                 };
                 (p, t, native, Some(self.layout))
             }
             _ => (self.pred.clone(), self.target.clone(), self.layout, None),
         };
-        Ok(Prepared { hyper, pred, target, layout, dtype: self.dtype, transposed_from })
+        Ok(Prepared {
+            hyper,
+            pred,
+            target,
+            layout,
+            dtype: self.dtype,
+            transposed_from,
+        })
     }
 
     /// The oracle's answer: value and gradient in f64.
     pub fn evaluate(&self) -> Result<Evaluation, UflError> {
         let prepared = self.prepare()?;
-        let out = prepared.run::<f64>(&prepared.hyper, &prepared.pred.data, &prepared.target.data, true)?;
+        let out = prepared.run::<f64>(
+            &prepared.hyper,
+            &prepared.pred.data,
+            &prepared.target.data,
+            true,
+        )?;
         let grad = prepared.grad_to_caller(out.grad.unwrap_or_default());
         let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
-        Ok(Evaluation { loss, loss_shape, grad })
+        Ok(Evaluation {
+            loss,
+            loss_shape,
+            grad,
+        })
     }
 
     /// The same evaluator in another number type; inputs are converted with [`Real::cst`].
@@ -152,13 +174,23 @@ impl Problem {
         let out = prepared.run(&hyper, &pred, &target, want_grad)?;
         let grad = out.grad.map(|g| prepared.grad_to_caller(g));
         let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
-        Ok(Outcome { loss, loss_shape, grad })
+        Ok(Outcome {
+            loss,
+            loss_shape,
+            grad,
+        })
     }
 }
 
 impl Prepared {
     /// Runs the convention's evaluator on arrays in the native layout.
-    pub fn run<T: Real>(&self, hyper: &Hyper<T>, pred: &[T], target: &[T], want_grad: bool) -> Result<Outcome<T>, UflError> {
+    pub fn run<T: Real>(
+        &self,
+        hyper: &Hyper<T>,
+        pred: &[T],
+        target: &[T],
+        want_grad: bool,
+    ) -> Result<Outcome<T>, UflError> {
         let inputs = Inputs {
             pred,
             pred_shape: &self.pred.shape,
@@ -237,8 +269,15 @@ fn permute_like<T: Copy>(data: &[T], shape: &[usize], from: Layout) -> Vec<T> {
 
 /// Checks that every value of `data` lies in [0, 1].
 pub(crate) fn check_unit<T: Real>(what: &'static str, data: &[T]) -> Result<(), UflError> {
-    match data.iter().position(|v| !(v.val() >= 0.0 && v.val() <= 1.0)) {
-        Some(index) => Err(UflError::OutsideUnitInterval { what, index, value: data[index].val() }),
+    match data
+        .iter()
+        .position(|v| !(v.val() >= 0.0 && v.val() <= 1.0))
+    {
+        Some(index) => Err(UflError::OutsideUnitInterval {
+            what,
+            index,
+            value: data[index].val(),
+        }),
         None => Ok(()),
     }
 }

@@ -1,0 +1,426 @@
+//! Reading files in the `ufl-fixtures/1` format (described in `fixtures/README.md` and
+//! `fixtures/README-monai.md`): reference losses, gradients and errors recorded from a real
+//! implementation, one case per input.
+//!
+//! Numbers are JSON numbers or the strings `"NaN"`, `"Infinity"`, `"-Infinity"`. A case's
+//! convention follows from its `function` (a MONAI class name means `monai`, a function name
+//! `original`) unless the case names one in an optional `convention` field; its layout is the
+//! convention's (channels-last for `original`, channels-first for `monai`) unless an optional
+//! `layout` field says otherwise.
+
+use crate::error::UflError;
+use crate::eval::{native_layout, Problem};
+use crate::params::{ParamValue, Params};
+use crate::registry::{lookup_reference_name, Convention, FunctionId};
+use crate::tensor::{Dtype, Layout, Tensor};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// The format tag of fixture files.
+pub const FORMAT: &str = "ufl-fixtures/1";
+
+/// The largest fixture file read (bytes): larger files are refused before reading.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// What the reference produced for a case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// It raised: `"ExceptionType: message"`.
+    Error(String),
+    /// It returned a loss (a scalar when `loss_shape` is empty) and a gradient.
+    Value {
+        loss: Vec<f64>,
+        loss_shape: Vec<usize>,
+        grad: Option<Vec<f64>>,
+    },
+}
+
+/// One case of a fixture file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixtureCase {
+    pub id: String,
+    /// The name as the file writes it (a function or MONAI class name).
+    pub function_name: String,
+    pub function: FunctionId,
+    pub convention: Convention,
+    pub params: Params,
+    pub dtype: Dtype,
+    pub layout: Layout,
+    pub shape: Vec<usize>,
+    pub target_shape: Vec<usize>,
+    pub y_pred: Vec<f64>,
+    pub y_true: Vec<f64>,
+    pub expected: Expected,
+    pub tags: Vec<String>,
+}
+
+impl FixtureCase {
+    /// The evaluation this case records.
+    pub fn problem(&self) -> Result<Problem, UflError> {
+        Ok(Problem {
+            function: self.function,
+            convention: self.convention,
+            params: self.params.clone(),
+            pred: Tensor::new("prediction", self.shape.clone(), self.y_pred.clone())?,
+            target: Tensor::new("target", self.target_shape.clone(), self.y_true.clone())?,
+            layout: self.layout,
+            dtype: self.dtype,
+        })
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}
+
+/// A parsed fixture file.
+#[derive(Clone, Debug)]
+pub struct FixtureFile {
+    pub source: String,
+    pub generator: Value,
+    pub cases: Vec<FixtureCase>,
+}
+
+fn format_error(context: &str, message: impl Into<String>) -> UflError {
+    UflError::Format {
+        context: context.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Decodes a fixture number: a JSON number or one of the non-finite strings.
+pub fn number(v: &Value, context: &str) -> Result<f64, UflError> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format_error(context, format!("{n} is not a number"))),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            other => Err(format_error(
+                context,
+                format!("\"{other}\" is not a number"),
+            )),
+        },
+        other => Err(format_error(
+            context,
+            format!("expected a number, found {}", kind_of(other)),
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Decodes a list of fixture numbers.
+pub fn numbers(v: &Value, context: &str) -> Result<Vec<f64>, UflError> {
+    match v {
+        Value::Array(items) => items.iter().map(|x| number(x, context)).collect(),
+        other => Err(format_error(
+            context,
+            format!("expected a list of numbers, found {}", kind_of(other)),
+        )),
+    }
+}
+
+/// Decodes a shape: a list of non-negative integers.
+pub fn shape(v: &Value, context: &str) -> Result<Vec<usize>, UflError> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(|x| {
+                x.as_u64()
+                    .and_then(|d| usize::try_from(d).ok())
+                    .ok_or_else(|| format_error(context, format!("{x} is not an axis length")))
+            })
+            .collect(),
+        other => Err(format_error(
+            context,
+            format!("expected a shape, found {}", kind_of(other)),
+        )),
+    }
+}
+
+fn field<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    context: &str,
+) -> Result<&'a Value, UflError> {
+    obj.get(name)
+        .ok_or_else(|| format_error(context, format!("missing field `{name}`")))
+}
+
+fn text<'a>(obj: &'a Map<String, Value>, name: &str, context: &str) -> Result<&'a str, UflError> {
+    field(obj, name, context)?
+        .as_str()
+        .ok_or_else(|| format_error(context, format!("`{name}` must be a string")))
+}
+
+/// Parses one case object.
+pub fn parse_case(v: &Value, context: &str) -> Result<FixtureCase, UflError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format_error(context, "a case must be an object"))?;
+    let id = text(obj, "id", context)?.to_string();
+    let ctx = format!("{context}: case {id}");
+    let function_name = text(obj, "function", &ctx)?.to_string();
+    let (function, implied) = lookup_reference_name(&function_name)
+        .ok_or_else(|| UflError::UnknownFunction(function_name.clone()))?;
+    let convention = match obj.get("convention") {
+        Some(c) => c
+            .as_str()
+            .ok_or_else(|| format_error(&ctx, "`convention` must be a string"))?
+            .parse()?,
+        None => implied.unwrap_or(Convention::Original),
+    };
+    let layout = match obj.get("layout") {
+        Some(l) => Layout::parse(
+            l.as_str()
+                .ok_or_else(|| format_error(&ctx, "`layout` must be a string"))?,
+        )?,
+        None => native_layout(convention).unwrap_or(Layout::ChannelsLast),
+    };
+    let params = match field(obj, "params", &ctx)? {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), ParamValue::from_json(k, v)?)))
+            .collect::<Result<Params, UflError>>()?,
+        other => {
+            return Err(format_error(
+                &ctx,
+                format!("`params` must be an object, found {}", kind_of(other)),
+            ))
+        }
+    };
+    let dtype = Dtype::parse(text(obj, "dtype", &ctx)?)?;
+    let pred_shape = shape(field(obj, "shape", &ctx)?, &ctx)?;
+    let target_shape = match obj.get("target_shape") {
+        Some(s) if !s.is_null() => shape(s, &ctx)?,
+        _ => pred_shape.clone(),
+    };
+    let y_pred = numbers(field(obj, "y_pred", &ctx)?, &format!("{ctx}: y_pred"))?;
+    let y_true = numbers(field(obj, "y_true", &ctx)?, &format!("{ctx}: y_true"))?;
+    let expected = match obj.get("error") {
+        Some(Value::String(e)) => Expected::Error(e.clone()),
+        Some(Value::Null) | None => {
+            let loss_field = field(obj, "loss", &ctx)?;
+            let (loss, loss_shape) = match loss_field {
+                Value::Array(_) => {
+                    let loss = numbers(loss_field, &format!("{ctx}: loss"))?;
+                    let loss_shape = match obj.get("loss_shape") {
+                        Some(s) => shape(s, &ctx)?,
+                        None => vec![loss.len()],
+                    };
+                    (loss, loss_shape)
+                }
+                scalar => (vec![number(scalar, &format!("{ctx}: loss"))?], vec![]),
+            };
+            let expected_len: usize = loss_shape.iter().product();
+            if expected_len != loss.len() {
+                return Err(format_error(
+                    &ctx,
+                    format!(
+                        "loss holds {} values but loss_shape {loss_shape:?} needs {expected_len}",
+                        loss.len()
+                    ),
+                ));
+            }
+            let grad = match obj.get("grad") {
+                Some(Value::Null) | None => None,
+                Some(g) => Some(numbers(g, &format!("{ctx}: grad"))?),
+            };
+            if let Some(g) = &grad {
+                if g.len() != y_pred.len() {
+                    return Err(format_error(
+                        &ctx,
+                        format!(
+                            "grad holds {} values but y_pred holds {}",
+                            g.len(),
+                            y_pred.len()
+                        ),
+                    ));
+                }
+            }
+            Expected::Value {
+                loss,
+                loss_shape,
+                grad,
+            }
+        }
+        Some(other) => {
+            return Err(format_error(
+                &ctx,
+                format!("`error` must be a string or null, found {}", kind_of(other)),
+            ))
+        }
+    };
+    let tags = match obj.get("tags") {
+        Some(Value::Array(t)) => t
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(FixtureCase {
+        id,
+        function_name,
+        function,
+        convention,
+        params,
+        dtype,
+        layout,
+        shape: pred_shape,
+        target_shape,
+        y_pred,
+        y_true,
+        expected,
+        tags,
+    })
+}
+
+/// Parses a whole fixture file's text. `source` names it in messages.
+pub fn parse(text: &str, source: &str) -> Result<FixtureFile, UflError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
+        context: source.to_string(),
+        message: e.to_string(),
+    })?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| format_error(source, "the top level must be an object"))?;
+    let format = text_field(obj, "format", source)?;
+    if format != FORMAT {
+        return Err(format_error(
+            source,
+            format!("format is \"{format}\", expected \"{FORMAT}\""),
+        ));
+    }
+    let cases = match field(obj, "cases", source)? {
+        Value::Array(items) => items
+            .iter()
+            .map(|c| parse_case(c, source))
+            .collect::<Result<Vec<_>, _>>()?,
+        other => {
+            return Err(format_error(
+                source,
+                format!("`cases` must be a list, found {}", kind_of(other)),
+            ))
+        }
+    };
+    Ok(FixtureFile {
+        source: source.to_string(),
+        generator: obj.get("generator").cloned().unwrap_or(Value::Null),
+        cases,
+    })
+}
+
+fn text_field<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    context: &str,
+) -> Result<&'a str, UflError> {
+    text(obj, name, context)
+}
+
+/// Reads and parses one fixture file.
+pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
+    let io = |e: std::io::Error| UflError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(UflError::Io {
+            path: path.display().to_string(),
+            message: format!("{size} bytes exceeds the limit of {MAX_FILE_BYTES}"),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Expands files and folders into the sorted list of `.json` files they hold (folders are
+/// searched recursively; a file named explicitly is taken whatever its extension).
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UflError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| UflError::Io {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), UflError> {
+    let io = |e: std::io::Error| UflError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            walk(&e, out)?;
+        } else if e.extension().is_some_and(|x| x == "json") && is_fixture_file(&e) {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+/// True when a JSON file in a searched folder declares the fixture format (other JSON files
+/// in the folder, such as a deviation list, are not fixture files).
+fn is_fixture_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&head[..n]).contains(FORMAT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_decode_the_non_finite_strings() {
+        let v: Value =
+            serde_json::from_str(r#"[1.5, "NaN", "Infinity", "-Infinity", -0.0]"#).unwrap();
+        let xs = numbers(&v, "t").unwrap();
+        assert_eq!(xs[0], 1.5);
+        assert!(xs[1].is_nan());
+        assert_eq!(xs[2], f64::INFINITY);
+        assert_eq!(xs[3], f64::NEG_INFINITY);
+        assert!(xs[4] == 0.0 && xs[4].is_sign_negative());
+        assert!(numbers(&serde_json::from_str(r#"["nan"]"#).unwrap(), "t").is_err());
+    }
+
+    #[test]
+    fn wrong_format_is_refused() {
+        let e = parse(r#"{"format": "ufl-fixtures/2", "cases": []}"#, "t").unwrap_err();
+        assert!(matches!(e, UflError::Format { .. }), "{e}");
+        assert!(matches!(
+            parse("{", "t").unwrap_err(),
+            UflError::Json { .. }
+        ));
+    }
+}

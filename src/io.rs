@@ -1,0 +1,1 @@
+//! Array files for the CLI: NumPy `.npy` and JSON.

@@ -9,7 +9,8 @@
 //!   space (half the original's value);
 //! - Tversky part `[1 - TI₀, (1 - TI₁)^(1-γ)]` with `TI = TI(δ, ε)`, one power;
 //! - the unified loss `weight·focal + (1-weight)·tversky` (weight on the **focal** part), with
-//!   ε fixed at 1e-7, its `reduction` ignored, a single channel expanded to `[1-p, p]`, and the
+//!   ε fixed at 1e-7, its `reduction` ignored, a single channel expanded to `[1-p, p]` (the
+//!   tensor torch materialises, so channel 0 is `1-p` rounded to the input dtype), and the
 //!   checks and errors of the class (rank, shapes, class indices);
 //! - `to_onehot_y` and `ignore_index` as MONAI applies them;
 //! - torch's `pow` backward: exponent 0 has derivative 0.
@@ -19,8 +20,8 @@ use crate::eval::{check_unit, Inputs, Outcome};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
-use crate::terms::{focal, tversky, Clip, ClipGradient};
 use crate::tensor::{split_first, Dtype};
+use crate::terms::{focal, tversky, Clip, ClipGradient};
 
 const RULE: PowRule = PowRule::Torch;
 
@@ -42,11 +43,20 @@ fn reduction<T: Real>(hp: &Hyper<T>) -> Result<Reduction, UflError> {
     })
 }
 
-pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<Outcome<T>, UflError> {
+pub(crate) fn evaluate<T: Real>(
+    hp: &Hyper<T>,
+    x: &Inputs<T>,
+    want_grad: bool,
+) -> Result<Outcome<T>, UflError> {
     match hp.function {
-        FunctionId::AsymmetricFocalLoss | FunctionId::AsymmetricFocalTverskyLoss => part_class(hp, x, want_grad),
+        FunctionId::AsymmetricFocalLoss | FunctionId::AsymmetricFocalTverskyLoss => {
+            part_class(hp, x, want_grad)
+        }
         FunctionId::AsymUnifiedFocalLoss => unified_class(hp, x, want_grad),
-        other => Err(UflError::UnsupportedConvention { function: other.name().to_string(), convention: "monai".to_string() }),
+        other => Err(UflError::UnsupportedConvention {
+            function: other.name().to_string(),
+            convention: "monai".to_string(),
+        }),
     }
 }
 
@@ -56,16 +66,28 @@ fn label<T: Real>(v: T, index: usize) -> Result<usize, UflError> {
     if x >= 0.0 && x.fract() == 0.0 && x < 1e9 {
         Ok(x as usize)
     } else {
-        Err(UflError::NotAClassIndex { what: "target", index, value: x })
+        Err(UflError::NotAClassIndex {
+            what: "target",
+            index,
+            value: x,
+        })
     }
 }
 
 /// MONAI's `one_hot` of a `(B, 1, S...)` class-index target, after replacing labels equal to
 /// `replace` by 0.
-fn one_hot<T: Real>(y: &[T], shape: &[usize], classes: usize, replace: Option<i64>) -> Result<(Vec<T>, Vec<usize>), UflError> {
+fn one_hot<T: Real>(
+    y: &[T],
+    shape: &[usize],
+    classes: usize,
+    replace: Option<i64>,
+) -> Result<(Vec<T>, Vec<usize>), UflError> {
     let (b, c, s) = split_first(shape);
     if c != 1 {
-        return Err(UflError::ShapeMismatch { pred: vec![b, 1], target: shape.to_vec() });
+        return Err(UflError::ShapeMismatch {
+            pred: vec![b, 1],
+            target: shape.to_vec(),
+        });
     }
     let mut out = vec![T::zero(); b * classes * s];
     for bi in 0..b {
@@ -96,12 +118,20 @@ fn ignore_mask<T: Real>(y: &[T], shape: &[usize], ignore: Option<i64>) -> Option
         for si in 0..s {
             let at = |ci: usize| y[(bi * c + ci) * s + si];
             m[bi * s + si] = if c == 1 {
-                if at(0).val() != ii as f64 { T::one() } else { T::zero() }
+                if at(0).val() != ii as f64 {
+                    T::one()
+                } else {
+                    T::zero()
+                }
             } else if ii >= 0 && (ii as usize) < c {
                 T::one() - at(ii as usize)
             } else {
                 let total = T::sum_terms((0..c).map(at));
-                if total > T::zero() { T::one() } else { T::zero() }
+                if total > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
             };
         }
     }
@@ -109,7 +139,11 @@ fn ignore_mask<T: Real>(y: &[T], shape: &[usize], ignore: Option<i64>) -> Option
 }
 
 /// The focal and Tversky classes (`AsymmetricFocalLoss`, `AsymmetricFocalTverskyLoss`).
-fn part_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<Outcome<T>, UflError> {
+fn part_class<T: Real>(
+    hp: &Hyper<T>,
+    x: &Inputs<T>,
+    want_grad: bool,
+) -> Result<Outcome<T>, UflError> {
     if x.pred_shape.len() < 3 {
         return Err(UflError::InvalidRank {
             what: "prediction",
@@ -128,7 +162,10 @@ fn part_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<
         (x.target.to_vec(), x.target_shape.to_vec())
     };
     if y_shape != x.pred_shape {
-        return Err(UflError::MonaiShapeMismatch { target: y_shape, input: x.pred_shape.to_vec() });
+        return Err(UflError::MonaiShapeMismatch {
+            target: y_shape,
+            input: x.pred_shape.to_vec(),
+        });
     }
     if channels < 2 {
         return Err(UflError::MonaiChannelIndex { size: channels });
@@ -137,19 +174,55 @@ fn part_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<
     let eps = hp.real("epsilon")?;
     let (delta, gamma) = (hp.real("delta")?, hp.real("gamma")?);
     let reduction = reduction(hp)?;
-    let mut grad = if want_grad { Some(vec![T::zero(); x.pred.len()]) } else { None };
-    let (loss, loss_shape) = if hp.function == FunctionId::AsymmetricFocalLoss {
-        focal_part(x.pred, &y, x.pred_shape, x.dtype, eps, delta, gamma, reduction, mask.as_deref(), T::one(), grad.as_deref_mut())
+    let mut grad = if want_grad {
+        Some(vec![T::zero(); x.pred.len()])
     } else {
-        tversky_part(x.pred, &y, x.pred_shape, x.dtype, eps, delta, gamma, reduction, mask.as_deref(), T::one(), grad.as_deref_mut())
+        None
     };
-    Ok(Outcome { loss, loss_shape, grad })
+    let (loss, loss_shape) = if hp.function == FunctionId::AsymmetricFocalLoss {
+        focal_part(
+            x.pred,
+            &y,
+            x.pred_shape,
+            x.dtype,
+            eps,
+            delta,
+            gamma,
+            reduction,
+            mask.as_deref(),
+            T::one(),
+            grad.as_deref_mut(),
+        )
+    } else {
+        tversky_part(
+            x.pred,
+            &y,
+            x.pred_shape,
+            x.dtype,
+            eps,
+            delta,
+            gamma,
+            reduction,
+            mask.as_deref(),
+            T::one(),
+            grad.as_deref_mut(),
+        )
+    };
+    Ok(Outcome {
+        loss,
+        loss_shape,
+        grad,
+    })
 }
 
 fn clamp<T: Real>(dtype: Dtype, eps: T) -> Clip<T> {
     let one = T::one();
     let round = |v: T| v + T::cst(dtype.round(v.val()) - v.val());
-    Clip { lo: round(eps), hi: round(one - eps), gradient: ClipGradient::Strict }
+    Clip {
+        lo: round(eps),
+        hi: round(one - eps),
+        gradient: ClipGradient::Strict,
+    }
 }
 
 /// `AsymmetricFocalLoss.forward` after its checks. `mask` is per (item, position).
@@ -179,7 +252,11 @@ fn focal_part<T: Real>(
                 let (q, pass) = clip.apply(p[i]);
                 let m = mask.map(|m| m[bi * s + si]);
                 // CE·m, then (1-q₀)^γ·CE₀·(1-δ) or δ·CE₁.
-                let (mut v, mut d) = if ch == 0 { focal(q, y[i], Some(gamma), RULE) } else { focal(q, y[i], None, RULE) };
+                let (mut v, mut d) = if ch == 0 {
+                    focal(q, y[i], Some(gamma), RULE)
+                } else {
+                    focal(q, y[i], None, RULE)
+                };
                 if let Some(m) = m {
                     v = v * m;
                     d = d * m;
@@ -201,12 +278,26 @@ fn focal_part<T: Real>(
         Reduction::Mean => match mask {
             Some(m) => {
                 let denom = (T::cst(2.0) * T::sum_terms(m.iter().copied())).max(eps);
-                let masked: Vec<T> = terms.iter().zip(&derivs).map(|(&v, &(_, _, _, mm))| v * mm.unwrap_or(one)).collect();
-                (vec![T::sum_terms(masked) / denom], vec![], one / denom, Some(()))
+                let masked: Vec<T> = terms
+                    .iter()
+                    .zip(&derivs)
+                    .map(|(&v, &(_, _, _, mm))| v * mm.unwrap_or(one))
+                    .collect();
+                (
+                    vec![T::sum_terms(masked) / denom],
+                    vec![],
+                    one / denom,
+                    Some(()),
+                )
             }
             None => {
                 let count = T::cst((2 * b * s) as f64);
-                (vec![T::sum_terms(terms.iter().copied()) / count], vec![], one / count, None)
+                (
+                    vec![T::sum_terms(terms.iter().copied()) / count],
+                    vec![],
+                    one / count,
+                    None,
+                )
             }
         },
     };
@@ -295,10 +386,16 @@ fn tversky_part<T: Real>(
 }
 
 /// `AsymmetricUnifiedFocalLoss.forward`.
-fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<Outcome<T>, UflError> {
+fn unified_class<T: Real>(
+    hp: &Hyper<T>,
+    x: &Inputs<T>,
+    want_grad: bool,
+) -> Result<Outcome<T>, UflError> {
     let shape = x.pred_shape;
     if shape.len() != 4 && shape.len() != 5 {
-        return Err(UflError::MonaiRank { shape: shape.to_vec() });
+        return Err(UflError::MonaiRank {
+            shape: shape.to_vec(),
+        });
     }
     check_unit("prediction", x.pred)?;
     let channels = shape[1];
@@ -308,19 +405,30 @@ fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Resu
     let target_channels = x.target_shape.get(1).copied().unwrap_or(0);
     let exempt = (to_onehot && channels != 1) || (channels == 1 && target_channels == 1);
     if !exempt && x.target_shape != shape {
-        return Err(UflError::MonaiShapeMismatch { target: x.target_shape.to_vec(), input: shape.to_vec() });
+        return Err(UflError::MonaiShapeMismatch {
+            target: x.target_shape.to_vec(),
+            input: shape.to_vec(),
+        });
     }
-    if x.target_shape.len() != shape.len() || x.target_shape[0] != shape[0] || x.target_shape[2..] != shape[2..] {
-        return Err(UflError::ShapeMismatch { pred: shape.to_vec(), target: x.target_shape.to_vec() });
+    if x.target_shape.len() != shape.len()
+        || x.target_shape[0] != shape[0]
+        || x.target_shape[2..] != shape[2..]
+    {
+        return Err(UflError::ShapeMismatch {
+            pred: shape.to_vec(),
+            target: x.target_shape.to_vec(),
+        });
     }
     let (b, _, s) = split_first(shape);
     let one = T::one();
 
-    // A single channel stands for [1-p, p].
+    // A single channel stands for [1-p, p], materialised in the input dtype: channel 0 is
+    // dtype(1 - p), which can land exactly on a clamp bound where 1 - p does not.
+    let materialise = |v: T| v + T::cst(x.dtype.round(v.val()) - v.val());
     let (p2, p2_shape) = if channels == 1 {
         let mut p2 = Vec::with_capacity(2 * x.pred.len());
         for bi in 0..b {
-            p2.extend((0..s).map(|si| one - x.pred[bi * s + si]));
+            p2.extend((0..s).map(|si| materialise(one - x.pred[bi * s + si])));
             p2.extend((0..s).map(|si| x.pred[bi * s + si]));
         }
         let mut sh = shape.to_vec();
@@ -335,7 +443,7 @@ fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Resu
     } else if target_channels == 1 && p2_shape[1] == 2 {
         let mut y2 = Vec::with_capacity(2 * x.target.len());
         for bi in 0..b {
-            y2.extend((0..s).map(|si| one - x.target[bi * s + si]));
+            y2.extend((0..s).map(|si| materialise(one - x.target[bi * s + si])));
             y2.extend((0..s).map(|si| x.target[bi * s + si]));
         }
         let mut sh = x.target_shape.to_vec();
@@ -347,11 +455,17 @@ fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Resu
     if ignore.is_none() {
         let max = y.iter().map(|v| v.val()).fold(f64::NEG_INFINITY, f64::max);
         if max > (classes - 1) as f64 {
-            return Err(UflError::MonaiInvalidClassIndex { max_class: classes - 1 });
+            return Err(UflError::MonaiInvalidClassIndex {
+                max_class: classes - 1,
+            });
         }
     }
     let use_mask = ignore.is_some_and(|ii| ii < 0 || ii >= classes as i64);
-    let mask = if use_mask { ignore_mask(x.target, x.target_shape, ignore) } else { None };
+    let mask = if use_mask {
+        ignore_mask(x.target, x.target_shape, ignore)
+    } else {
+        None
+    };
     let (mut pm, mut ym) = (p2, y);
     if let Some(m) = &mask {
         let c2 = p2_shape[1];
@@ -370,14 +484,45 @@ fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Resu
     }
     // The inner classes: shape check, then the binary-only parts, with ε fixed.
     if y_shape != p2_shape {
-        return Err(UflError::MonaiShapeMismatch { target: y_shape, input: p2_shape });
+        return Err(UflError::MonaiShapeMismatch {
+            target: y_shape,
+            input: p2_shape,
+        });
     }
     check_unit("target", &ym)?;
     let eps = T::cst(UNIFIED_EPSILON);
     let (delta, gamma, weight) = (hp.real("delta")?, hp.real("gamma")?, hp.real("weight")?);
-    let mut g2 = if want_grad { Some(vec![T::zero(); pm.len()]) } else { None };
-    let (f, _) = focal_part(&pm, &ym, &p2_shape, x.dtype, eps, delta, gamma, Reduction::Mean, None, weight, g2.as_deref_mut());
-    let (t, _) = tversky_part(&pm, &ym, &p2_shape, x.dtype, eps, delta, gamma, Reduction::Mean, None, one - weight, g2.as_deref_mut());
+    let mut g2 = if want_grad {
+        Some(vec![T::zero(); pm.len()])
+    } else {
+        None
+    };
+    let (f, _) = focal_part(
+        &pm,
+        &ym,
+        &p2_shape,
+        x.dtype,
+        eps,
+        delta,
+        gamma,
+        Reduction::Mean,
+        None,
+        weight,
+        g2.as_deref_mut(),
+    );
+    let (t, _) = tversky_part(
+        &pm,
+        &ym,
+        &p2_shape,
+        x.dtype,
+        eps,
+        delta,
+        gamma,
+        Reduction::Mean,
+        None,
+        one - weight,
+        g2.as_deref_mut(),
+    );
     let loss = weight * f[0] + (one - weight) * t[0];
 
     let grad = g2.map(|g2| {
@@ -405,5 +550,9 @@ fn unified_class<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Resu
             g
         }
     });
-    Ok(Outcome { loss: vec![loss], loss_shape: vec![], grad })
+    Ok(Outcome {
+        loss: vec![loss],
+        loss_shape: vec![],
+        grad,
+    })
 }

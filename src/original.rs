@@ -21,8 +21,8 @@ use crate::eval::{check_unit, Inputs, Outcome};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
-use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient, Tversky};
 use crate::tensor::{Dtype, Grid};
+use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient, Tversky};
 
 const RULE: PowRule = PowRule::TensorFlow;
 
@@ -71,15 +71,33 @@ fn identify_axis(shape: &[usize]) -> Result<Grid, UflError> {
     }
 }
 
-pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<Outcome<T>, UflError> {
+pub(crate) fn evaluate<T: Real>(
+    hp: &Hyper<T>,
+    x: &Inputs<T>,
+    want_grad: bool,
+) -> Result<Outcome<T>, UflError> {
     if x.pred_shape != x.target_shape {
-        return Err(UflError::ShapeMismatch { pred: x.pred_shape.to_vec(), target: x.target_shape.to_vec() });
+        return Err(UflError::ShapeMismatch {
+            pred: x.pred_shape.to_vec(),
+            target: x.target_shape.to_vec(),
+        });
     }
     let grid = identify_axis(x.target_shape)?;
     check_unit("prediction", x.pred)?;
     check_unit("target", x.target)?;
-    let mut ctx = Ctx { p: x.pred, y: x.target, shape: x.pred_shape, grid, dtype: x.dtype, clipped: None };
-    let mut grad = if want_grad { Some(vec![T::zero(); x.pred.len()]) } else { None };
+    let mut ctx = Ctx {
+        p: x.pred,
+        y: x.target,
+        shape: x.pred_shape,
+        grid,
+        dtype: x.dtype,
+        clipped: None,
+    };
+    let mut grad = if want_grad {
+        Some(vec![T::zero(); x.pred.len()])
+    } else {
+        None
+    };
     let g = grad.as_deref_mut();
     let one = T::one();
     let loss = match hp.function {
@@ -94,17 +112,39 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
         FunctionId::FocalTverskyLoss => {
             let (delta, gamma, smooth) = (hp.real("delta")?, hp.real("gamma")?, hp.real("smooth")?);
             ctx.clip();
-            region_mean(&ctx, Some(ctx.clipped()), delta, smooth, RegionTerm::Pow(gamma), one, g)
+            region_mean(
+                &ctx,
+                Some(ctx.clipped()),
+                delta,
+                smooth,
+                RegionTerm::Pow(gamma),
+                one,
+                g,
+            )
         }
         FunctionId::ComboLoss => combo(&mut ctx, hp, g)?,
         FunctionId::FocalLoss => focal_loss(&mut ctx, hp, g)?,
         FunctionId::SymmetricFocalLoss | FunctionId::AsymmetricFocalLoss => {
             let symmetric = hp.function == FunctionId::SymmetricFocalLoss;
-            focal_part(&mut ctx, hp.real("delta")?, hp.real("gamma")?, symmetric, one, g)?
+            focal_part(
+                &mut ctx,
+                hp.real("delta")?,
+                hp.real("gamma")?,
+                symmetric,
+                one,
+                g,
+            )?
         }
         FunctionId::SymmetricFocalTverskyLoss | FunctionId::AsymmetricFocalTverskyLoss => {
             let symmetric = hp.function == FunctionId::SymmetricFocalTverskyLoss;
-            tversky_part(&mut ctx, hp.real("delta")?, hp.real("gamma")?, symmetric, one, g)?
+            tversky_part(
+                &mut ctx,
+                hp.real("delta")?,
+                hp.real("gamma")?,
+                symmetric,
+                one,
+                g,
+            )?
         }
         FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss => {
             let symmetric = hp.function == FunctionId::SymUnifiedFocalLoss;
@@ -123,7 +163,11 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
             }
         }
     };
-    Ok(Outcome { loss: vec![loss], loss_shape: vec![], grad })
+    Ok(Outcome {
+        loss: vec![loss],
+        loss_shape: vec![],
+        grad,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -164,7 +208,15 @@ fn region_mean<T: Real>(
             };
             terms.push(value);
             if let Some(g) = grad.as_deref_mut() {
-                st.add_gradient(g, pass, ctx.y, grid.spatial, at, delta, scale * (g_ti / count));
+                st.add_gradient(
+                    g,
+                    pass,
+                    ctx.y,
+                    grid.spatial,
+                    at,
+                    delta,
+                    scale * (g_ti / count),
+                );
             }
         }
     }
@@ -183,7 +235,11 @@ fn tversky_part<T: Real>(
 ) -> Result<T, UflError> {
     let grid = ctx.grid;
     if grid.classes < 2 {
-        return Err(UflError::OriginalSliceOutOfBounds { index: 1, dimension: 1, size: grid.classes });
+        return Err(UflError::OriginalSliceOutOfBounds {
+            index: 1,
+            dimension: 1,
+            size: grid.classes,
+        });
     }
     let eps = ctx.epsilon();
     ctx.clip();
@@ -207,7 +263,15 @@ fn tversky_part<T: Real>(
             };
             terms.push(value);
             if let Some(g) = grad.as_deref_mut() {
-                st.add_gradient(g, Some(pass), ctx.y, grid.spatial, at, delta, -(scale * (dx / count)));
+                st.add_gradient(
+                    g,
+                    Some(pass),
+                    ctx.y,
+                    grid.spatial,
+                    at,
+                    delta,
+                    -(scale * (dx / count)),
+                );
             }
         }
     }
@@ -226,7 +290,11 @@ fn focal_part<T: Real>(
     let shape = ctx.shape;
     let d3 = shape[3];
     if d3 < 2 {
-        return Err(UflError::OriginalSliceOutOfBounds { index: 1, dimension: 3, size: d3 });
+        return Err(UflError::OriginalSliceOutOfBounds {
+            index: 1,
+            dimension: 3,
+            size: d3,
+        });
     }
     let outer: usize = shape[..3].iter().product();
     let inner: usize = shape[4..].iter().product();
@@ -271,7 +339,10 @@ fn broadcast_weights<T: Real>(weights: &[T], shape: &[usize]) -> Result<Vec<(T, 
     } else if l == 1 {
         Ok((0..classes).map(|c| (weights[0], c)).collect())
     } else {
-        Err(UflError::OriginalIncompatibleWeights { weights: l, shape: shape.to_vec() })
+        Err(UflError::OriginalIncompatibleWeights {
+            weights: l,
+            shape: shape.to_vec(),
+        })
     }
 }
 
@@ -320,7 +391,11 @@ fn weighted_position_mean<T: Real>(
     T::sum_terms(sums) / count
 }
 
-fn focal_loss<T: Real>(ctx: &mut Ctx<T>, hp: &Hyper<T>, grad: Option<&mut [T]>) -> Result<T, UflError> {
+fn focal_loss<T: Real>(
+    ctx: &mut Ctx<T>,
+    hp: &Hyper<T>,
+    grad: Option<&mut [T]>,
+) -> Result<T, UflError> {
     let gamma = hp.real("gamma_f")?;
     let classes = ctx.grid.classes;
     let columns: Vec<(Option<T>, usize)> = match hp.weights("alpha")? {
@@ -328,10 +403,19 @@ fn focal_loss<T: Real>(ctx: &mut Ctx<T>, hp: &Hyper<T>, grad: Option<&mut [T]>) 
         Some((alpha, _)) => {
             // np.array(alpha, dtype=np.float32), whatever the tensor dtype.
             let alpha: Vec<T> = alpha.iter().map(|&a| round_f32(a)).collect();
-            broadcast_weights(&alpha, ctx.shape)?.into_iter().map(|(w, c)| (Some(w), c)).collect()
+            broadcast_weights(&alpha, ctx.shape)?
+                .into_iter()
+                .map(|(w, c)| (Some(w), c))
+                .collect()
         }
     };
-    Ok(weighted_position_mean(ctx, &columns, Some(gamma), T::one(), grad))
+    Ok(weighted_position_mean(
+        ctx,
+        &columns,
+        Some(gamma),
+        T::one(),
+        grad,
+    ))
 }
 
 /// Rounds a (possibly dual) parameter to float32, keeping its derivative.
@@ -339,7 +423,11 @@ fn round_f32<T: Real>(a: T) -> T {
     a + T::cst((a.val() as f32 as f64) - a.val())
 }
 
-fn combo<T: Real>(ctx: &mut Ctx<T>, hp: &Hyper<T>, mut grad: Option<&mut [T]>) -> Result<T, UflError> {
+fn combo<T: Real>(
+    ctx: &mut Ctx<T>,
+    hp: &Hyper<T>,
+    mut grad: Option<&mut [T]>,
+) -> Result<T, UflError> {
     let alpha = hp.opt_real("alpha")?;
     let beta = hp.opt_real("beta")?;
     let one = T::one();
@@ -350,10 +438,21 @@ fn combo<T: Real>(ctx: &mut Ctx<T>, hp: &Hyper<T>, mut grad: Option<&mut [T]>) -
         Some(a) => (a, one - a),
         None => (one, one),
     };
-    let dice = region_mean(ctx, None, T::cst(0.5), T::cst(1e-6), RegionTerm::Ti, -w_dice, grad.as_deref_mut());
+    let dice = region_mean(
+        ctx,
+        None,
+        T::cst(0.5),
+        T::cst(1e-6),
+        RegionTerm::Ti,
+        -w_dice,
+        grad.as_deref_mut(),
+    );
     let columns: Vec<(Option<T>, usize)> = match beta {
         None => (0..classes).map(|c| (None, c)).collect(),
-        Some(b) => broadcast_weights(&[b, one - b], ctx.shape)?.into_iter().map(|(w, c)| (Some(w), c)).collect(),
+        Some(b) => broadcast_weights(&[b, one - b], ctx.shape)?
+            .into_iter()
+            .map(|(w, c)| (Some(w), c))
+            .collect(),
     };
     let ce = weighted_position_mean(ctx, &columns, None, w_ce, grad);
     Ok(match alpha {

@@ -23,8 +23,8 @@ use crate::eval::{check_unit, Inputs, Outcome};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
-use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient};
 use crate::tensor::Grid;
+use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient};
 
 const RULE: PowRule = PowRule::TensorFlow;
 
@@ -43,7 +43,11 @@ enum Reduction {
     PerItemClass,
 }
 
-pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -> Result<Outcome<T>, UflError> {
+pub(crate) fn evaluate<T: Real>(
+    hp: &Hyper<T>,
+    x: &Inputs<T>,
+    want_grad: bool,
+) -> Result<Outcome<T>, UflError> {
     use FunctionId::*;
     let (parts, symmetric) = match hp.function {
         SymmetricFocalLoss => (Parts::Focal, true),
@@ -60,7 +64,10 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
         }
     };
     if x.pred_shape != x.target_shape {
-        return Err(UflError::ShapeMismatch { pred: x.pred_shape.to_vec(), target: x.target_shape.to_vec() });
+        return Err(UflError::ShapeMismatch {
+            pred: x.pred_shape.to_vec(),
+            target: x.target_shape.to_vec(),
+        });
     }
     if x.pred_shape.len() < 2 {
         return Err(UflError::InvalidRank {
@@ -93,7 +100,12 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
     let outer = Grid::of(x.pred_shape, x.layout);
     let single = outer.classes == 1;
     let classes = if single { 2 } else { outer.classes };
-    let grid = Grid { batch: outer.batch, spatial: outer.spatial, classes, channels_last: true };
+    let grid = Grid {
+        batch: outer.batch,
+        spatial: outer.spatial,
+        classes,
+        channels_last: true,
+    };
     let rare = rare_set(hp, classes)?;
     let class_mean = parts != Parts::Focal && hp.word("region")? == "class-mean";
 
@@ -102,16 +114,28 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
     let lo = eps + T::cst(x.dtype.round(eps.val()) - eps.val());
     let hi_exact = one - eps;
     let hi = hi_exact + T::cst(x.dtype.round(hi_exact.val()) - hi_exact.val());
-    let clip = Clip { lo, hi, gradient: ClipGradient::Inclusive };
+    let clip = Clip {
+        lo,
+        hi,
+        gradient: ClipGradient::Inclusive,
+    };
     let (q, pass) = clip.apply_all(&p);
 
     let n = T::cst(grid.spatial as f64);
-    let region_scale = if class_mean { one / T::cst(classes as f64) } else { one };
+    let region_scale = if class_mean {
+        one / T::cst(classes as f64)
+    } else {
+        one
+    };
     let outer_weight = match reduction {
         Reduction::Mean => one / T::cst(grid.batch as f64),
         _ => one,
     };
-    let mut dq = if want_grad { Some(vec![T::zero(); q.len()]) } else { None };
+    let mut dq = if want_grad {
+        Some(vec![T::zero(); q.len()])
+    } else {
+        None
+    };
     let mut per_bc = Vec::with_capacity(grid.batch * classes);
     for b in 0..grid.batch {
         for c in 0..classes {
@@ -119,7 +143,11 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
             let w = if is_rare { delta } else { one - delta };
             let mut value = T::zero();
             if parts != Parts::Tversky {
-                let factor_gamma = if symmetric || !is_rare { Some(gamma) } else { None };
+                let factor_gamma = if symmetric || !is_rare {
+                    Some(gamma)
+                } else {
+                    None
+                };
                 let g_elem = outer_weight * lambda * w / n;
                 let mut terms = Vec::with_capacity(grid.spatial);
                 for s in 0..grid.spatial {
@@ -159,12 +187,25 @@ pub(crate) fn evaluate<T: Real>(hp: &Hyper<T>, x: &Inputs<T>, want_grad: bool) -
 
     let (loss, loss_shape) = match reduction {
         Reduction::PerItemClass => (per_bc, vec![grid.batch, classes]),
-        Reduction::PerItem => (per_bc.chunks(classes).map(|r| T::sum_terms(r.iter().copied())).collect(), vec![grid.batch]),
+        Reduction::PerItem => (
+            per_bc
+                .chunks(classes)
+                .map(|r| T::sum_terms(r.iter().copied()))
+                .collect(),
+            vec![grid.batch],
+        ),
         Reduction::Sum => (vec![T::sum_terms(per_bc)], vec![]),
-        Reduction::Mean => (vec![T::sum_terms(per_bc) / T::cst(grid.batch as f64)], vec![]),
+        Reduction::Mean => (
+            vec![T::sum_terms(per_bc) / T::cst(grid.batch as f64)],
+            vec![],
+        ),
     };
     let grad = dq.map(|g| chain_to_input(x, outer, grid, logits, &p, &g));
-    Ok(Outcome { loss, loss_shape, grad })
+    Ok(Outcome {
+        loss,
+        loss_shape,
+        grad,
+    })
 }
 
 /// Membership of every class in R.
@@ -206,7 +247,11 @@ fn expand<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool) -> (Vec
         for s in 0..grid.spatial {
             if outer.classes == 1 {
                 let i = outer.at(b, s, 0);
-                let (p0, p1) = if logits { (sigmoid(-x.pred[i]), sigmoid(x.pred[i])) } else { (one - x.pred[i], x.pred[i]) };
+                let (p0, p1) = if logits {
+                    (sigmoid(-x.pred[i]), sigmoid(x.pred[i]))
+                } else {
+                    (one - x.pred[i], x.pred[i])
+                };
                 p[grid.at(b, s, 0)] = p0;
                 p[grid.at(b, s, 1)] = p1;
                 y[grid.at(b, s, 0)] = one - x.target[i];
@@ -217,9 +262,13 @@ fn expand<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool) -> (Vec
                 y[grid.at(b, s, c)] = x.target[outer.at(b, s, c)];
             }
             if logits {
-                let shift = (0..grid.classes).map(|c| x.pred[outer.at(b, s, c)].val()).fold(f64::NEG_INFINITY, f64::max);
+                let shift = (0..grid.classes)
+                    .map(|c| x.pred[outer.at(b, s, c)].val())
+                    .fold(f64::NEG_INFINITY, f64::max);
                 let shift = T::cst(shift);
-                let e: Vec<T> = (0..grid.classes).map(|c| (x.pred[outer.at(b, s, c)] - shift).exp()).collect();
+                let e: Vec<T> = (0..grid.classes)
+                    .map(|c| (x.pred[outer.at(b, s, c)] - shift).exp())
+                    .collect();
                 let total = T::sum_terms(e.iter().copied());
                 for c in 0..grid.classes {
                     p[grid.at(b, s, c)] = e[c] / total;
@@ -235,7 +284,14 @@ fn expand<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool) -> (Vec
 }
 
 /// Gradient with respect to the caller's input from the (clip-masked) gradient in q.
-fn chain_to_input<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool, p: &[T], g: &[T]) -> Vec<T> {
+fn chain_to_input<T: Real>(
+    x: &Inputs<T>,
+    outer: Grid,
+    grid: Grid,
+    logits: bool,
+    p: &[T],
+    g: &[T],
+) -> Vec<T> {
     let mut out = vec![T::zero(); x.pred.len()];
     for b in 0..grid.batch {
         for s in 0..grid.spatial {
@@ -246,7 +302,9 @@ fn chain_to_input<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool,
                 continue;
             }
             if logits {
-                let dot = T::sum_terms((0..grid.classes).map(|c| p[grid.at(b, s, c)] * g[grid.at(b, s, c)]));
+                let dot = T::sum_terms(
+                    (0..grid.classes).map(|c| p[grid.at(b, s, c)] * g[grid.at(b, s, c)]),
+                );
                 for c in 0..grid.classes {
                     let i = grid.at(b, s, c);
                     out[outer.at(b, s, c)] = p[i] * (g[i] - dot);

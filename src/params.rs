@@ -46,7 +46,10 @@ impl ParamValue {
             Value::Array(items) => ParamValue::List(
                 items
                     .iter()
-                    .map(|x| x.as_f64().ok_or_else(|| bad("a list must hold numbers only")))
+                    .map(|x| {
+                        x.as_f64()
+                            .ok_or_else(|| bad("a list must hold numbers only"))
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(_) => return Err(bad("an object is not a parameter value")),
@@ -57,11 +60,12 @@ impl ParamValue {
     pub fn parse_cli(name: &str, text: &str) -> Result<Self, UflError> {
         let t = text.trim();
         if t.starts_with('[') {
-            let v: serde_json::Value = serde_json::from_str(t).map_err(|e| UflError::InvalidParameter {
-                name: name.to_string(),
-                value: t.to_string(),
-                reason: format!("not a JSON list: {e}"),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(t).map_err(|e| UflError::InvalidParameter {
+                    name: name.to_string(),
+                    value: t.to_string(),
+                    reason: format!("not a JSON list: {e}"),
+                })?;
             return Self::from_json(name, &v);
         }
         Ok(match t {
@@ -109,7 +113,11 @@ fn internal(name: &str) -> UflError {
 
 impl<T: Real> Hyper<T> {
     fn get(&self, name: &str) -> Result<&Hp<T>, UflError> {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v).ok_or_else(|| internal(name))
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| internal(name))
     }
 
     /// A real parameter.
@@ -249,13 +257,20 @@ fn check_value(spec: &ParamSpec, value: &ParamValue) -> Result<Hp<f64>, UflError
         Ok(x as i64)
     };
     match (spec.kind, value) {
-        (Kind::Real | Kind::RealOrNull | Kind::RealOrListOrNull, ParamValue::Number(x)) => Ok(Hp::Real(in_range(*x)?)),
-        (Kind::RealOrNull | Kind::RealOrListOrNull | Kind::IntOrNull | Kind::ClassesOrNull, ParamValue::Null) => Ok(Hp::Null),
+        (Kind::Real | Kind::RealOrNull | Kind::RealOrListOrNull, ParamValue::Number(x)) => {
+            Ok(Hp::Real(in_range(*x)?))
+        }
+        (
+            Kind::RealOrNull | Kind::RealOrListOrNull | Kind::IntOrNull | Kind::ClassesOrNull,
+            ParamValue::Null,
+        ) => Ok(Hp::Null),
         (Kind::RealOrListOrNull, ParamValue::List(xs)) => {
             if xs.is_empty() {
                 return Err(bad("an empty list weights nothing".to_string()));
             }
-            Ok(Hp::List(xs.iter().map(|&x| in_range(x)).collect::<Result<_, _>>()?))
+            Ok(Hp::List(
+                xs.iter().map(|&x| in_range(x)).collect::<Result<_, _>>()?,
+            ))
         }
         (Kind::Bool, ParamValue::Bool(b)) => Ok(Hp::Bool(*b)),
         (Kind::Int | Kind::IntOrNull, ParamValue::Number(x)) => Ok(Hp::Int(integer(*x)?)),
@@ -306,12 +321,18 @@ fn default_value(spec: &ParamSpec) -> Hp<f64> {
 }
 
 /// Checks `given` against the registry and fills in the defaults.
-pub fn resolve(function: FunctionId, convention: Convention, given: &Params) -> Result<Hyper<f64>, UflError> {
+pub fn resolve(
+    function: FunctionId,
+    convention: Convention,
+    given: &Params,
+) -> Result<Hyper<f64>, UflError> {
     let spec = function.spec();
-    let signature = spec.signature(convention).ok_or_else(|| UflError::UnsupportedConvention {
-        function: spec.name.to_string(),
-        convention: convention.name().to_string(),
-    })?;
+    let signature = spec
+        .signature(convention)
+        .ok_or_else(|| UflError::UnsupportedConvention {
+            function: spec.name.to_string(),
+            convention: convention.name().to_string(),
+        })?;
     for name in given.keys() {
         if !signature.params.iter().any(|p| p.name == name) {
             return Err(UflError::UnknownParameter {
@@ -332,7 +353,11 @@ pub fn resolve(function: FunctionId, convention: Convention, given: &Params) -> 
             Ok((p.name, v))
         })
         .collect::<Result<_, UflError>>()?;
-    Ok(Hyper { function, convention, values })
+    Ok(Hyper {
+        function,
+        convention,
+        values,
+    })
 }
 
 #[cfg(test)]
@@ -340,32 +365,69 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, ParamValue)]) -> Params {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn defaults_fill_in_and_values_are_checked() {
-        let h = resolve(FunctionId::AsymUnifiedFocalLoss, Convention::Original, &Params::new()).unwrap();
+        let h = resolve(
+            FunctionId::AsymUnifiedFocalLoss,
+            Convention::Original,
+            &Params::new(),
+        )
+        .unwrap();
         assert_eq!(h.real("delta").unwrap(), 0.6);
         assert_eq!(h.opt_real("weight").unwrap(), Some(0.5));
-        let h = resolve(FunctionId::AsymUnifiedFocalLoss, Convention::Monai, &Params::new()).unwrap();
+        let h = resolve(
+            FunctionId::AsymUnifiedFocalLoss,
+            Convention::Monai,
+            &Params::new(),
+        )
+        .unwrap();
         assert_eq!(h.real("delta").unwrap(), 0.7);
-        let e = resolve(FunctionId::DiceLoss, Convention::Original, &params(&[("delta", ParamValue::Number(1.5))]));
+        let e = resolve(
+            FunctionId::DiceLoss,
+            Convention::Original,
+            &params(&[("delta", ParamValue::Number(1.5))]),
+        );
         assert!(matches!(e, Err(UflError::InvalidParameter { .. })));
-        let e = resolve(FunctionId::DiceLoss, Convention::Original, &params(&[("gamma", ParamValue::Number(1.0))]));
+        let e = resolve(
+            FunctionId::DiceLoss,
+            Convention::Original,
+            &params(&[("gamma", ParamValue::Number(1.0))]),
+        );
         assert!(matches!(e, Err(UflError::UnknownParameter { .. })));
         let e = resolve(FunctionId::DiceLoss, Convention::Monai, &Params::new());
         assert!(matches!(e, Err(UflError::UnsupportedConvention { .. })));
-        let e = resolve(FunctionId::DiceLoss, Convention::Original, &params(&[("delta", ParamValue::Number(f64::NAN))]));
+        let e = resolve(
+            FunctionId::DiceLoss,
+            Convention::Original,
+            &params(&[("delta", ParamValue::Number(f64::NAN))]),
+        );
         assert!(matches!(e, Err(UflError::InvalidParameter { .. })));
     }
 
     #[test]
     fn cli_values_parse() {
-        assert_eq!(ParamValue::parse_cli("a", "0.25").unwrap(), ParamValue::Number(0.25));
-        assert_eq!(ParamValue::parse_cli("a", "[0.25, 0.75]").unwrap(), ParamValue::List(vec![0.25, 0.75]));
-        assert_eq!(ParamValue::parse_cli("a", "null").unwrap(), ParamValue::Null);
-        assert_eq!(ParamValue::parse_cli("a", "mean").unwrap(), ParamValue::Text("mean".into()));
+        assert_eq!(
+            ParamValue::parse_cli("a", "0.25").unwrap(),
+            ParamValue::Number(0.25)
+        );
+        assert_eq!(
+            ParamValue::parse_cli("a", "[0.25, 0.75]").unwrap(),
+            ParamValue::List(vec![0.25, 0.75])
+        );
+        assert_eq!(
+            ParamValue::parse_cli("a", "null").unwrap(),
+            ParamValue::Null
+        );
+        assert_eq!(
+            ParamValue::parse_cli("a", "mean").unwrap(),
+            ParamValue::Text("mean".into())
+        );
         assert!(ParamValue::parse_cli("a", "[1, [2]]").is_err());
     }
 }

@@ -135,7 +135,10 @@ mod tests {
         let x = Dual::new(0.0, 1.0);
         // autodiff's own powf reports 0 here; the rule says e·0^(e-1) = ∞.
         assert_eq!(x.powf(Dual::cst(0.5)).dx, 0.0);
-        assert_eq!(x.pow_with(Dual::cst(0.5), PowRule::TensorFlow).dx, f64::INFINITY);
+        assert_eq!(
+            x.pow_with(Dual::cst(0.5), PowRule::TensorFlow).dx,
+            f64::INFINITY
+        );
         assert!(x.pow_with(Dual::cst(0.0), PowRule::TensorFlow).dx.is_nan());
         assert_eq!(x.pow_with(Dual::cst(0.0), PowRule::Torch).dx, 0.0);
         let y = Dual::new(0.25, 1.0).pow_with(Dual::cst(0.5), PowRule::TensorFlow);

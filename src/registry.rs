@@ -106,16 +106,54 @@ pub struct Range {
 }
 
 impl Range {
-    pub const UNIT: Range = Range { lo: 0.0, hi: 1.0, lo_open: false, hi_open: false };
-    pub const NON_NEGATIVE: Range = Range { lo: 0.0, hi: f64::INFINITY, lo_open: false, hi_open: true };
-    pub const UNIT_HALF_OPEN: Range = Range { lo: 0.0, hi: 1.0, lo_open: false, hi_open: true };
-    pub const CLIP_EPS: Range = Range { lo: 0.0, hi: 0.5, lo_open: true, hi_open: true };
-    pub const INDEX: Range = Range { lo: -1e9, hi: 1e9, lo_open: false, hi_open: false };
-    pub const CLASS_COUNT: Range = Range { lo: 1.0, hi: 65536.0, lo_open: false, hi_open: false };
+    pub const UNIT: Range = Range {
+        lo: 0.0,
+        hi: 1.0,
+        lo_open: false,
+        hi_open: false,
+    };
+    pub const NON_NEGATIVE: Range = Range {
+        lo: 0.0,
+        hi: f64::INFINITY,
+        lo_open: false,
+        hi_open: true,
+    };
+    pub const UNIT_HALF_OPEN: Range = Range {
+        lo: 0.0,
+        hi: 1.0,
+        lo_open: false,
+        hi_open: true,
+    };
+    pub const CLIP_EPS: Range = Range {
+        lo: 0.0,
+        hi: 0.5,
+        lo_open: true,
+        hi_open: true,
+    };
+    pub const INDEX: Range = Range {
+        lo: -1e9,
+        hi: 1e9,
+        lo_open: false,
+        hi_open: false,
+    };
+    pub const CLASS_COUNT: Range = Range {
+        lo: 1.0,
+        hi: 65536.0,
+        lo_open: false,
+        hi_open: false,
+    };
 
     pub fn contains(&self, x: f64) -> bool {
-        let above = if self.lo_open { x > self.lo } else { x >= self.lo };
-        let below = if self.hi_open { x < self.hi } else { x <= self.hi };
+        let above = if self.lo_open {
+            x > self.lo
+        } else {
+            x >= self.lo
+        };
+        let below = if self.hi_open {
+            x < self.hi
+        } else {
+            x <= self.hi
+        };
         above && below
     }
 }
@@ -124,7 +162,11 @@ impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let open = if self.lo_open { '(' } else { '[' };
         let close = if self.hi_open { ')' } else { ']' };
-        let hi = if self.hi.is_infinite() { "inf".to_string() } else { self.hi.to_string() };
+        let hi = if self.hi.is_infinite() {
+            "inf".to_string()
+        } else {
+            self.hi.to_string()
+        };
         write!(f, "{open}{}, {hi}{close}", self.lo)
     }
 }
@@ -168,21 +210,51 @@ impl FunctionSpec {
 }
 
 const fn real(name: &'static str, default: f64, range: Range, doc: &'static str) -> ParamSpec {
-    ParamSpec { name, kind: Kind::Real, default: Default::Real(default), range, doc }
+    ParamSpec {
+        name,
+        kind: Kind::Real,
+        default: Default::Real(default),
+        range,
+        doc,
+    }
 }
 
-const fn real_or_null(name: &'static str, default: Default, range: Range, doc: &'static str) -> ParamSpec {
-    ParamSpec { name, kind: Kind::RealOrNull, default, range, doc }
+const fn real_or_null(
+    name: &'static str,
+    default: Default,
+    range: Range,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: Kind::RealOrNull,
+        default,
+        range,
+        doc,
+    }
 }
 
-const fn choice(name: &'static str, words: &'static [&'static str], doc: &'static str) -> ParamSpec {
-    ParamSpec { name, kind: Kind::Choice(words), default: Default::Word(words[0]), range: Range::UNIT, doc }
+const fn choice(
+    name: &'static str,
+    words: &'static [&'static str],
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: Kind::Choice(words),
+        default: Default::Word(words[0]),
+        range: Range::UNIT,
+        doc,
+    }
 }
 
-const DELTA_DOC: &str = "weight of false negatives in the Tversky index (and of the rare classes in the focal part)";
-const SMOOTH_DOC: &str = "smoothing constant added to the numerator and denominator of the Tversky index";
+const DELTA_DOC: &str =
+    "weight of false negatives in the Tversky index (and of the rare classes in the focal part)";
+const SMOOTH_DOC: &str =
+    "smoothing constant added to the numerator and denominator of the Tversky index";
 const GAMMA_FOCAL_DOC: &str = "focal exponent";
-const WEIGHT_DOC: &str = "λ; in `original` it multiplies the focal Tversky part (null: plain sum of both parts)";
+const WEIGHT_DOC: &str =
+    "λ; in `original` it multiplies the focal Tversky part (null: plain sum of both parts)";
 
 // ---- original -----------------------------------------------------------------------------
 const O_DICE: &[ParamSpec] = &[
@@ -199,7 +271,12 @@ const O_COMBO: &[ParamSpec] = &[
 ];
 const O_FOCAL_TVERSKY: &[ParamSpec] = &[
     real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.75, Range::NON_NEGATIVE, "exponent applied to 1 - TI"),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "exponent applied to 1 - TI",
+    ),
     real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
 ];
 const O_FOCAL: &[ParamSpec] = &[
@@ -218,16 +295,31 @@ const O_FOCAL_PART: &[ParamSpec] = &[
 ];
 const O_TVERSKY_PART: &[ParamSpec] = &[
     real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.75, Range::NON_NEGATIVE, "focal exponent; each term is (1-TI)·(1-TI)^(-gamma)"),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "focal exponent; each term is (1-TI)·(1-TI)^(-gamma)",
+    ),
 ];
 const O_UNIFIED: &[ParamSpec] = &[
     real_or_null("weight", Default::Real(0.5), Range::UNIT, WEIGHT_DOC),
     real("delta", 0.6, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.5, Range::NON_NEGATIVE, "focal exponent shared by both parts"),
+    real(
+        "gamma",
+        0.5,
+        Range::NON_NEGATIVE,
+        "focal exponent shared by both parts",
+    ),
 ];
 
 // ---- paper --------------------------------------------------------------------------------
-const P_EPS: ParamSpec = real("eps", 1e-7, Range::CLIP_EPS, "clip bound and Tversky smoothing");
+const P_EPS: ParamSpec = real(
+    "eps",
+    1e-7,
+    Range::CLIP_EPS,
+    "clip bound and Tversky smoothing",
+);
 const P_RARE: ParamSpec = ParamSpec {
     name: "rare_classes",
     kind: Kind::ClassesOrNull,
@@ -260,7 +352,12 @@ const P_FOCAL: &[ParamSpec] = &[
 ];
 const P_TVERSKY: &[ParamSpec] = &[
     real("delta", 0.6, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.5, Range::UNIT_HALF_OPEN, "focal exponent: terms are (1-mTI)^(1-gamma)"),
+    real(
+        "gamma",
+        0.5,
+        Range::UNIT_HALF_OPEN,
+        "focal exponent: terms are (1-mTI)^(1-gamma)",
+    ),
     P_EPS,
     P_RARE,
     P_INPUT,
@@ -268,9 +365,19 @@ const P_TVERSKY: &[ParamSpec] = &[
     P_REGION,
 ];
 const P_UNIFIED: &[ParamSpec] = &[
-    real("lambda", 0.5, Range::UNIT, "λ: weight of the focal part; the focal Tversky part gets 1-λ"),
+    real(
+        "lambda",
+        0.5,
+        Range::UNIT,
+        "λ: weight of the focal part; the focal Tversky part gets 1-λ",
+    ),
     real("delta", 0.6, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.5, Range::UNIT_HALF_OPEN, "focal exponent shared by both parts"),
+    real(
+        "gamma",
+        0.5,
+        Range::UNIT_HALF_OPEN,
+        "focal exponent shared by both parts",
+    ),
     P_EPS,
     P_RARE,
     P_INPUT,
@@ -286,7 +393,12 @@ const M_ONEHOT: ParamSpec = ParamSpec {
     range: Range::UNIT,
     doc: "convert a class-index target (B, 1, ...) to one-hot",
 };
-const M_EPSILON: ParamSpec = real("epsilon", 1e-7, Range::CLIP_EPS, "clamp bound and Tversky smoothing");
+const M_EPSILON: ParamSpec = real(
+    "epsilon",
+    1e-7,
+    Range::CLIP_EPS,
+    "clamp bound and Tversky smoothing",
+);
 const M_REDUCTION: ParamSpec = choice("reduction", &["mean", "sum", "none"], "mean, sum or none");
 const M_IGNORE: ParamSpec = ParamSpec {
     name: "ignore_index",
@@ -306,7 +418,12 @@ const M_FOCAL: &[ParamSpec] = &[
 const M_TVERSKY: &[ParamSpec] = &[
     M_ONEHOT,
     real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.75, Range::NON_NEGATIVE, "focal exponent: the foreground term is (1-TI)^(1-gamma)"),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "focal exponent: the foreground term is (1-TI)^(1-gamma)",
+    ),
     M_EPSILON,
     M_REDUCTION,
     M_IGNORE,
@@ -320,21 +437,46 @@ const M_UNIFIED: &[ParamSpec] = &[
         range: Range::CLASS_COUNT,
         doc: "classes of the one-hot conversion and of the class-index check",
     },
-    real("weight", 0.5, Range::UNIT, "multiplies the focal part; the focal Tversky part gets 1-weight"),
-    real("gamma", 0.5, Range::NON_NEGATIVE, "focal exponent shared by both parts"),
+    real(
+        "weight",
+        0.5,
+        Range::UNIT,
+        "multiplies the focal part; the focal Tversky part gets 1-weight",
+    ),
+    real(
+        "gamma",
+        0.5,
+        Range::NON_NEGATIVE,
+        "focal exponent shared by both parts",
+    ),
     real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    ParamSpec { doc: "accepted and ignored, as MONAI does: the output is always the mean", ..M_REDUCTION },
+    ParamSpec {
+        doc: "accepted and ignored, as MONAI does: the output is always the mean",
+        ..M_REDUCTION
+    },
     M_IGNORE,
 ];
 
 const fn original(name: &'static str, params: &'static [ParamSpec]) -> Signature {
-    Signature { convention: Convention::Original, reference_name: name, params }
+    Signature {
+        convention: Convention::Original,
+        reference_name: name,
+        params,
+    }
 }
 const fn paper(params: &'static [ParamSpec]) -> Signature {
-    Signature { convention: Convention::Paper, reference_name: "", params }
+    Signature {
+        convention: Convention::Paper,
+        reference_name: "",
+        params,
+    }
 }
 const fn monai(class: &'static str, params: &'static [ParamSpec]) -> Signature {
-    Signature { convention: Convention::Monai, reference_name: class, params }
+    Signature {
+        convention: Convention::Monai,
+        reference_name: class,
+        params,
+    }
 }
 
 /// Every function of the family.
@@ -378,8 +520,12 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         id: FunctionId::SymmetricFocalLoss,
         name: "symmetric_focal_loss",
-        summary: "focal loss with (1-delta) on background and delta on rare classes, both modulated",
-        signatures: &[original("symmetric_focal_loss", O_FOCAL_PART), paper(P_FOCAL)],
+        summary:
+            "focal loss with (1-delta) on background and delta on rare classes, both modulated",
+        signatures: &[
+            original("symmetric_focal_loss", O_FOCAL_PART),
+            paper(P_FOCAL),
+        ],
     },
     FunctionSpec {
         id: FunctionId::AsymmetricFocalLoss,
@@ -395,7 +541,10 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         id: FunctionId::SymmetricFocalTverskyLoss,
         name: "symmetric_focal_tversky_loss",
         summary: "(1 - TI)^(1-gamma) for every class",
-        signatures: &[original("symmetric_focal_tversky_loss", O_TVERSKY_PART), paper(P_TVERSKY)],
+        signatures: &[
+            original("symmetric_focal_tversky_loss", O_TVERSKY_PART),
+            paper(P_TVERSKY),
+        ],
     },
     FunctionSpec {
         id: FunctionId::AsymmetricFocalTverskyLoss,
@@ -411,7 +560,10 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         id: FunctionId::SymUnifiedFocalLoss,
         name: "sym_unified_focal_loss",
         summary: "symmetric Unified Focal loss: focal and focal Tversky parts, weighted",
-        signatures: &[original("sym_unified_focal_loss", O_UNIFIED), paper(P_UNIFIED)],
+        signatures: &[
+            original("sym_unified_focal_loss", O_UNIFIED),
+            paper(P_UNIFIED),
+        ],
     },
     FunctionSpec {
         id: FunctionId::AsymUnifiedFocalLoss,
@@ -478,7 +630,11 @@ mod tests {
         for (i, f) in FUNCTIONS.iter().enumerate() {
             assert_eq!(f.id as usize, i, "{} out of order", f.name);
             assert_eq!(f.name.parse::<FunctionId>().unwrap(), f.id);
-            let mut names: Vec<_> = f.signatures.iter().flat_map(|s| s.params.iter().map(move |p| (s.convention, p.name))).collect();
+            let mut names: Vec<_> = f
+                .signatures
+                .iter()
+                .flat_map(|s| s.params.iter().map(move |p| (s.convention, p.name)))
+                .collect();
             let n = names.len();
             names.sort();
             names.dedup();
@@ -493,12 +649,23 @@ mod tests {
             for s in f.signatures {
                 for p in s.params {
                     match (p.kind, p.default) {
-                        (Kind::Real | Kind::RealOrNull, Default::Real(x)) => assert!(p.range.contains(x), "{}.{}", f.name, p.name),
+                        (Kind::Real | Kind::RealOrNull, Default::Real(x)) => {
+                            assert!(p.range.contains(x), "{}.{}", f.name, p.name)
+                        }
                         (Kind::Choice(words), Default::Word(w)) => assert!(words.contains(&w)),
                         (Kind::Int, Default::Int(i)) => assert!(p.range.contains(i as f64)),
-                        (_, Default::Null) => assert!(matches!(p.kind, Kind::RealOrNull | Kind::RealOrListOrNull | Kind::IntOrNull | Kind::ClassesOrNull)),
+                        (_, Default::Null) => assert!(matches!(
+                            p.kind,
+                            Kind::RealOrNull
+                                | Kind::RealOrListOrNull
+                                | Kind::IntOrNull
+                                | Kind::ClassesOrNull
+                        )),
                         (Kind::Bool, Default::Bool(_)) => {}
-                        other => panic!("{}.{}: default {other:?} does not fit its kind", f.name, p.name),
+                        other => panic!(
+                            "{}.{}: default {other:?} does not fit its kind",
+                            f.name, p.name
+                        ),
                     }
                 }
             }
@@ -511,7 +678,10 @@ mod tests {
             lookup_reference_name("AsymmetricUnifiedFocalLoss"),
             Some((FunctionId::AsymUnifiedFocalLoss, Some(Convention::Monai)))
         );
-        assert_eq!(lookup_reference_name("dice_loss"), Some((FunctionId::DiceLoss, None)));
+        assert_eq!(
+            lookup_reference_name("dice_loss"),
+            Some((FunctionId::DiceLoss, None))
+        );
         assert_eq!(lookup_reference_name("nope"), None);
     }
 }

@@ -85,10 +85,18 @@ pub struct Tensor {
 pub fn element_count(what: &'static str, shape: &[usize]) -> Result<usize, UflError> {
     let mut n: usize = 1;
     for &d in shape {
-        n = n.checked_mul(d).ok_or_else(|| UflError::TooLarge { what, shape: shape.to_vec(), limit: MAX_ELEMENTS })?;
+        n = n.checked_mul(d).ok_or_else(|| UflError::TooLarge {
+            what,
+            shape: shape.to_vec(),
+            limit: MAX_ELEMENTS,
+        })?;
     }
     if n > MAX_ELEMENTS {
-        return Err(UflError::TooLarge { what, shape: shape.to_vec(), limit: MAX_ELEMENTS });
+        return Err(UflError::TooLarge {
+            what,
+            shape: shape.to_vec(),
+            limit: MAX_ELEMENTS,
+        });
     }
     Ok(n)
 }
@@ -98,7 +106,12 @@ impl Tensor {
     pub fn new(what: &'static str, shape: Vec<usize>, data: Vec<f64>) -> Result<Self, UflError> {
         let expected = element_count(what, &shape)?;
         if data.len() != expected {
-            return Err(UflError::LengthMismatch { what, shape, len: data.len(), expected });
+            return Err(UflError::LengthMismatch {
+                what,
+                shape,
+                len: data.len(),
+                expected,
+            });
         }
         Ok(Tensor { shape, data })
     }
@@ -106,17 +119,30 @@ impl Tensor {
     /// Checks rank ≥ 2, no empty axis, finite values, and representability in `dtype`.
     pub fn check(&self, what: &'static str, dtype: Dtype) -> Result<(), UflError> {
         if self.shape.len() < 2 {
-            return Err(UflError::InvalidRank { what, rank: self.shape.len(), expected: "at least (batch, classes) is needed" });
+            return Err(UflError::InvalidRank {
+                what,
+                rank: self.shape.len(),
+                expected: "at least (batch, classes) is needed",
+            });
         }
         if let Some(axis) = self.shape.iter().position(|&d| d == 0) {
-            return Err(UflError::EmptyAxis { what, shape: self.shape.clone(), axis });
+            return Err(UflError::EmptyAxis {
+                what,
+                shape: self.shape.clone(),
+                axis,
+            });
         }
         for (index, &value) in self.data.iter().enumerate() {
             if !value.is_finite() {
                 return Err(UflError::NonFinite { what, index, value });
             }
             if dtype.round(value) != value {
-                return Err(UflError::NotRepresentable { what, index, value, dtype: dtype.name() });
+                return Err(UflError::NotRepresentable {
+                    what,
+                    index,
+                    value,
+                    dtype: dtype.name(),
+                });
             }
         }
         Ok(())
@@ -125,7 +151,11 @@ impl Tensor {
     /// Checks that every value lies in [0, 1].
     pub fn check_unit_interval(&self, what: &'static str) -> Result<(), UflError> {
         match self.data.iter().position(|v| !(0.0..=1.0).contains(v)) {
-            Some(index) => Err(UflError::OutsideUnitInterval { what, index, value: self.data[index] }),
+            Some(index) => Err(UflError::OutsideUnitInterval {
+                what,
+                index,
+                value: self.data[index],
+            }),
             None => Ok(()),
         }
     }
@@ -190,11 +220,21 @@ impl Grid {
         match layout {
             Layout::ChannelsLast => {
                 let (batch, spatial, classes) = split_last(shape);
-                Grid { batch, spatial, classes, channels_last: true }
+                Grid {
+                    batch,
+                    spatial,
+                    classes,
+                    channels_last: true,
+                }
             }
             Layout::ChannelsFirst => {
                 let (batch, classes, spatial) = split_first(shape);
-                Grid { batch, spatial, classes, channels_last: false }
+                Grid {
+                    batch,
+                    spatial,
+                    classes,
+                    channels_last: false,
+                }
             }
         }
     }
@@ -240,9 +280,18 @@ mod tests {
 
     #[test]
     fn sizes_are_checked_without_allocating() {
-        assert!(matches!(element_count("x", &[usize::MAX, 2]), Err(UflError::TooLarge { .. })));
-        assert!(matches!(element_count("x", &[1 << 20, 1 << 20]), Err(UflError::TooLarge { .. })));
-        assert!(matches!(Tensor::new("x", vec![2, 2], vec![0.0; 3]), Err(UflError::LengthMismatch { .. })));
+        assert!(matches!(
+            element_count("x", &[usize::MAX, 2]),
+            Err(UflError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            element_count("x", &[1 << 20, 1 << 20]),
+            Err(UflError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Tensor::new("x", vec![2, 2], vec![0.0; 3]),
+            Err(UflError::LengthMismatch { .. })
+        ));
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub struct Clip<T> {
 impl<T: Real> Clip<T> {
     /// A clip whose bounds are f64 constants.
     pub fn new(lo: f64, hi: f64, gradient: ClipGradient) -> Self {
-        Clip { lo: T::cst(lo), hi: T::cst(hi), gradient }
+        Clip {
+            lo: T::cst(lo),
+            hi: T::cst(hi),
+            gradient,
+        }
     }
 
     /// The clipped value and whether the gradient passes. Written with comparisons so that a
@@ -79,14 +83,28 @@ pub trait Positions: Fn(usize) -> usize {}
 impl<F: Fn(usize) -> usize> Positions for F {}
 
 /// `TI(δ, k)` over `count` positions whose flat index is `at(s)`.
-pub fn tversky<T: Real>(q: &[T], y: &[T], count: usize, at: impl Positions, delta: T, smooth: T) -> Tversky<T> {
+pub fn tversky<T: Real>(
+    q: &[T],
+    y: &[T],
+    count: usize,
+    at: impl Positions,
+    delta: T,
+    smooth: T,
+) -> Tversky<T> {
     let one = T::one();
     let tp = T::sum_terms((0..count).map(|s| y[at(s)] * q[at(s)]));
     let fn_ = T::sum_terms((0..count).map(|s| y[at(s)] * (one - q[at(s)])));
     let fp = T::sum_terms((0..count).map(|s| (one - y[at(s)]) * q[at(s)]));
     let num = tp + smooth;
     let den = tp + delta * fn_ + (one - delta) * fp + smooth;
-    Tversky { tp, fn_, fp, num, den, ti: num / den }
+    Tversky {
+        tp,
+        fn_,
+        fp,
+        num,
+        den,
+        ti: num / den,
+    }
 }
 
 impl<T: Real> Tversky<T> {
@@ -161,9 +179,15 @@ mod tests {
     #[test]
     fn clip_gradient_rules_at_the_bounds() {
         let tf = Clip::<f64>::new(0.1, 0.9, ClipGradient::Inclusive);
-        let torch = Clip { gradient: ClipGradient::Strict, ..tf };
+        let torch = Clip {
+            gradient: ClipGradient::Strict,
+            ..tf
+        };
         let tf_dual = Clip::<Dual>::new(0.1, 0.9, ClipGradient::Inclusive);
-        let torch_dual = Clip { gradient: ClipGradient::Strict, ..tf_dual };
+        let torch_dual = Clip {
+            gradient: ClipGradient::Strict,
+            ..tf_dual
+        };
         assert_eq!(tf.apply(0.1), (0.1, true));
         assert_eq!(torch.apply(0.1), (0.1, false));
         assert_eq!(tf.apply(0.05), (0.1, false));
@@ -184,7 +208,11 @@ mod tests {
         st.add_gradient(&mut g, None, &y, 4, |s| s, 0.7, 1.0);
         for i in 0..4 {
             let expected = (y[i] - (1.0 - 0.7) * st.ti) / st.den;
-            assert!((g[i] - expected).abs() < 1e-14, "{i}: {} vs {expected}", g[i]);
+            assert!(
+                (g[i] - expected).abs() < 1e-14,
+                "{i}: {} vs {expected}",
+                g[i]
+            );
         }
     }
 
@@ -192,8 +220,17 @@ mod tests {
     fn focal_derivative_matches_forward_mode() {
         for &(q, y, g) in &[(0.3, 1.0, 2.0), (0.8, 0.4, 0.5), (0.6, 0.0, 0.0)] {
             let (_, d) = focal(q, y, Some(g), PowRule::TensorFlow);
-            let dual = focal_value(Dual::new(q, 1.0), Dual::cst(y), Some(Dual::cst(g)), PowRule::TensorFlow);
-            assert!((d - dual.dx).abs() < 1e-12, "{q} {y} {g}: {d} vs {}", dual.dx);
+            let dual = focal_value(
+                Dual::new(q, 1.0),
+                Dual::cst(y),
+                Some(Dual::cst(g)),
+                PowRule::TensorFlow,
+            );
+            assert!(
+                (d - dual.dx).abs() < 1e-12,
+                "{q} {y} {g}: {d} vs {}",
+                dual.dx
+            );
         }
     }
 }

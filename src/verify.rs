@@ -1,0 +1,492 @@
+//! Checking the oracle against recorded reference outputs (fixtures), case by case.
+//!
+//! Tolerances:
+//!
+//! - **float64 cases**: loss entries to `1e-10·max|loss|`, gradient entries to
+//!   `1e-9·max|grad|` (the reference's own float64 rounding is ~1e-16; these leave room for its
+//!   different summation order and nothing else) — except where the float64 error bound of the
+//!   same expressions (`Bounded<53>`, times [`f64_safety`]) is larger: a cancellation in the
+//!   reference's own float64 arithmetic (`1 - TI` with `TI` within 1e-7 of 1 loses 7 of its 16
+//!   digits) is not something any float64 implementation can match to 1e-10.
+//! - **float32 cases**: the reference computed in float32, the oracle in f64 on the same values.
+//!   Each output entry gets the first-order bound `e` of a float32 evaluation of the same
+//!   expressions (`bound.rs`: `u = 2⁻²⁴` per operation, sums bounded for any order), and passes
+//!   when `|reference - oracle| ≤ s·e`, with the safety factor `s` of [`f32_safety`]. An entry
+//!   whose bound reaches its own magnitude is *undetermined* in float32: if the reference
+//!   disagrees there (a NaN from `0·∞`, an infinite derivative), the case is an expected
+//!   deviation of kind [`DeviationKind::Float32Undetermined`], reported with its reason, never a
+//!   silent pass.
+//!
+//! Error cases pass when the oracle refuses with the error standing for the reference's
+//! exception (same type, identifying message). A case the oracle cannot evaluate for reasons of
+//! its own (an unknown parameter, a value outside [0, 1]) is *unusable*, not a pass.
+
+use crate::bound::{F32Bound, F64Bound};
+use crate::error::UflError;
+use crate::fixtures::{Expected, FixtureCase};
+use crate::registry::FunctionId;
+use crate::tensor::Dtype;
+use std::collections::BTreeMap;
+
+/// Relative tolerance of float64 loss entries (relative to the largest |loss| entry).
+pub const F64_LOSS_RTOL: f64 = 1e-10;
+/// Relative tolerance of float64 gradient entries (relative to the largest |grad| entry).
+pub const F64_GRAD_RTOL: f64 = 1e-9;
+
+/// Safety factor on the float32 error bound, per function.
+///
+/// The bound is first order and follows the oracle's expression structure, which mirrors the
+/// reference's expression by expression; what it leaves out is (a) second-order terms, below
+/// `e²/|v|`, and (b) the few places where the reference's autodiff groups a product differently
+/// (`RealDiv`'s gradient `g·((-x/y)/y)` against the quotient rule), each at most a few `u|r|`.
+/// A factor of 2 covers both for every function: no function has a step whose conditioning the
+/// bound does not already carry.
+pub fn f32_safety(function: FunctionId) -> f64 {
+    match function {
+        // Region losses: sums of non-negative products, one quotient, one subtraction.
+        FunctionId::DiceLoss | FunctionId::TverskyLoss | FunctionId::DiceCoefficient => 2.0,
+        // A power of 1 - TI, or x·x^(-γ): the bound carries the power's conditioning.
+        FunctionId::FocalTverskyLoss
+        | FunctionId::SymmetricFocalTverskyLoss
+        | FunctionId::AsymmetricFocalTverskyLoss => 2.0,
+        // Element-wise (1-q)^γ·ln q and a mean: well conditioned on the clipped range.
+        FunctionId::FocalLoss
+        | FunctionId::SymmetricFocalLoss
+        | FunctionId::AsymmetricFocalLoss => 2.0,
+        // Sums of the above; Combo's CE - Dice can cancel, which the bound carries.
+        FunctionId::ComboLoss
+        | FunctionId::SymUnifiedFocalLoss
+        | FunctionId::AsymUnifiedFocalLoss => 2.0,
+    }
+}
+
+/// Safety factor on the float64 error bound, per function: as [`f32_safety`], for the same
+/// reasons (the bound model does not depend on the precision).
+pub fn f64_safety(function: FunctionId) -> f64 {
+    f32_safety(function)
+}
+
+/// Why a case may deviate from its reference without the oracle being wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviationKind {
+    /// The reference computed in float32 and some disagreeing entry is not determined by float32.
+    Float32Undetermined,
+}
+
+impl DeviationKind {
+    pub const ALL: [DeviationKind; 1] = [DeviationKind::Float32Undetermined];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviationKind::Float32Undetermined => "float32-undetermined",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            DeviationKind::Float32Undetermined => {
+                "float32 cannot determine this output: the rounding-error bound of an intermediate \
+                 (1 - TI with TI within a few ulps of 1) reaches its value, so a float32 \
+                 implementation may round it to exactly 0 and then return 0·∞ = NaN or an infinite \
+                 derivative, where the exact value is finite"
+            }
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// The outcome of one case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Matched; `used` is the largest |difference| / tolerance over its entries (0 for errors).
+    Pass { used: f64 },
+    /// Differs for a documented reason.
+    Deviation { kind: DeviationKind, detail: String },
+    /// Differs: the oracle or the reference is wrong.
+    Mismatch { detail: String },
+    /// Could not be checked.
+    Unusable { detail: String },
+}
+
+/// One case's verdict with what identifies it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseReport {
+    pub id: String,
+    pub function: String,
+    pub dtype: Dtype,
+    pub verdict: Verdict,
+}
+
+/// How one output entry compares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum EntryCheck {
+    Ok(f64),
+    Undetermined,
+    Bad,
+}
+
+fn check_entry(reference: f64, got: f64, tol: f64, undetermined: bool) -> EntryCheck {
+    if reference.is_nan() || got.is_nan() {
+        return if reference.is_nan() && got.is_nan() {
+            EntryCheck::Ok(0.0)
+        } else if undetermined {
+            EntryCheck::Undetermined
+        } else {
+            EntryCheck::Bad
+        };
+    }
+    if reference == got {
+        return EntryCheck::Ok(0.0);
+    }
+    let diff = (reference - got).abs();
+    if diff <= tol {
+        EntryCheck::Ok(if tol > 0.0 { diff / tol } else { 0.0 })
+    } else if undetermined {
+        EntryCheck::Undetermined
+    } else {
+        EntryCheck::Bad
+    }
+}
+
+/// Per-entry tolerance and undetermined flag for every output of a case.
+struct Tolerances {
+    loss: Vec<(f64, bool)>,
+    grad: Vec<(f64, bool)>,
+}
+
+fn max_abs(xs: &[f64]) -> f64 {
+    xs.iter()
+        .filter(|x| x.is_finite())
+        .fold(0.0, |m, x| m.max(x.abs()))
+}
+
+fn tolerances(
+    case: &FixtureCase,
+    loss: &[f64],
+    grad: Option<&[f64]>,
+) -> Result<Tolerances, UflError> {
+    match case.dtype {
+        Dtype::F64 => {
+            // The fixed tolerances, unless the float64 reference's own rounding can exceed them.
+            let s = f64_safety(case.function);
+            let bounded = case.problem()?.evaluate_in::<F64Bound>(grad.is_some())?;
+            let lt = F64_LOSS_RTOL * max_abs(loss);
+            let gt = F64_GRAD_RTOL * grad.map_or(0.0, max_abs);
+            let entry = |fixed: f64| move |b: &F64Bound| (fixed.max(s * b.e), false);
+            Ok(Tolerances {
+                loss: bounded.loss.iter().map(entry(lt)).collect(),
+                grad: bounded
+                    .grad
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(entry(gt))
+                    .collect(),
+            })
+        }
+        Dtype::F32 => {
+            let s = f32_safety(case.function);
+            let bounded = case.problem()?.evaluate_in::<F32Bound>(grad.is_some())?;
+            let entry = |b: &F32Bound| (s * b.e, b.undetermined());
+            Ok(Tolerances {
+                loss: bounded.loss.iter().map(entry).collect(),
+                grad: bounded
+                    .grad
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(entry)
+                    .collect(),
+            })
+        }
+    }
+}
+
+/// Describes the first few bad entries of one output.
+fn describe(
+    name: &str,
+    reference: &[f64],
+    got: &[f64],
+    tol: &[(f64, bool)],
+    bad: &[usize],
+) -> String {
+    let mut s = format!(
+        "{name}: {} of {} entries differ",
+        bad.len(),
+        reference.len()
+    );
+    for &i in bad.iter().take(4) {
+        s.push_str(&format!(
+            "; [{i}] reference {:e} oracle {:e} |diff| {:.3e} > tol {:.3e}",
+            reference[i],
+            got[i],
+            (reference[i] - got[i]).abs(),
+            tol[i].0
+        ));
+    }
+    if bad.len() > 4 {
+        s.push_str(&format!("; {} more", bad.len() - 4));
+    }
+    s
+}
+
+/// Checks one case against the oracle.
+pub fn verify_case(case: &FixtureCase) -> CaseReport {
+    let verdict = verdict(case);
+    CaseReport {
+        id: case.id.clone(),
+        function: case.function_name.clone(),
+        dtype: case.dtype,
+        verdict,
+    }
+}
+
+fn unusable(e: &UflError) -> Verdict {
+    Verdict::Unusable {
+        detail: format!("the oracle cannot evaluate this case: {e}"),
+    }
+}
+
+fn verdict(case: &FixtureCase) -> Verdict {
+    let problem = match case.problem() {
+        Ok(p) => p,
+        Err(e) => return unusable(&e),
+    };
+    let result = problem.evaluate();
+    match (&case.expected, result) {
+        (Expected::Error(recorded), Err(e)) => {
+            if e.matches_recorded(recorded) {
+                Verdict::Pass { used: 0.0 }
+            } else if e.reference_exception().is_none() {
+                unusable(&e)
+            } else {
+                Verdict::Mismatch { detail: format!("the reference raised `{recorded}`; the oracle raises a different error: {e}") }
+            }
+        }
+        (Expected::Error(recorded), Ok(ev)) => Verdict::Mismatch {
+            detail: format!(
+                "the reference raised `{recorded}`; the oracle computed loss {:?}",
+                ev.loss
+            ),
+        },
+        (Expected::Value { .. }, Err(e)) => {
+            if e.reference_exception().is_none() {
+                unusable(&e)
+            } else {
+                Verdict::Mismatch {
+                    detail: format!("the reference returned a value; the oracle raises: {e}"),
+                }
+            }
+        }
+        (
+            Expected::Value {
+                loss,
+                loss_shape,
+                grad,
+            },
+            Ok(ev),
+        ) => {
+            if *loss_shape != ev.loss_shape {
+                return Verdict::Mismatch {
+                    detail: format!(
+                        "loss shape: reference {loss_shape:?}, oracle {:?}",
+                        ev.loss_shape
+                    ),
+                };
+            }
+            let tol = match tolerances(case, loss, grad.as_deref()) {
+                Ok(t) => t,
+                Err(e) => return unusable(&e),
+            };
+            let mut used: f64 = 0.0;
+            let mut undetermined = Vec::new();
+            let mut problems = Vec::new();
+            let mut compare = |name: &str, reference: &[f64], got: &[f64], tol: &[(f64, bool)]| {
+                let mut bad = Vec::new();
+                for i in 0..reference.len() {
+                    match check_entry(reference[i], got[i], tol[i].0, tol[i].1) {
+                        EntryCheck::Ok(u) => used = used.max(u),
+                        EntryCheck::Undetermined => undetermined.push(format!(
+                            "{name}[{i}]: reference {:e}, oracle {:e}",
+                            reference[i], got[i]
+                        )),
+                        EntryCheck::Bad => bad.push(i),
+                    }
+                }
+                if !bad.is_empty() {
+                    problems.push(describe(name, reference, got, tol, &bad));
+                }
+            };
+            compare("loss", loss, &ev.loss, &tol.loss);
+            if let Some(g) = grad {
+                compare("grad", g, &ev.grad, &tol.grad);
+            }
+            if !problems.is_empty() {
+                Verdict::Mismatch {
+                    detail: problems.join(" | "),
+                }
+            } else if !undetermined.is_empty() {
+                let n = undetermined.len();
+                let mut detail = undetermined
+                    .into_iter()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if n > 3 {
+                    detail.push_str(&format!("; {} more", n - 3));
+                }
+                Verdict::Deviation {
+                    kind: DeviationKind::Float32Undetermined,
+                    detail,
+                }
+            } else {
+                Verdict::Pass { used }
+            }
+        }
+    }
+}
+
+/// Counts per function name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub pass: usize,
+    pub deviation: usize,
+    pub mismatch: usize,
+    pub unusable: usize,
+    /// Largest fraction of the tolerance used by a passing float32 case.
+    pub worst_f32_used: f64,
+    /// Largest fraction of the tolerance used by a passing float64 case.
+    pub worst_f64_used: f64,
+}
+
+/// Tallies reports by function, in name order.
+pub fn tally(reports: &[CaseReport]) -> BTreeMap<String, Tally> {
+    let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+    for r in reports {
+        let t = out.entry(r.function.clone()).or_default();
+        match &r.verdict {
+            Verdict::Pass { used } => {
+                t.pass += 1;
+                match r.dtype {
+                    Dtype::F32 => t.worst_f32_used = t.worst_f32_used.max(*used),
+                    Dtype::F64 => t.worst_f64_used = t.worst_f64_used.max(*used),
+                }
+            }
+            Verdict::Deviation { .. } => t.deviation += 1,
+            Verdict::Mismatch { .. } => t.mismatch += 1,
+            Verdict::Unusable { .. } => t.unusable += 1,
+        }
+    }
+    out
+}
+
+/// Formats the per-function tally as a table.
+pub fn tally_table(reports: &[CaseReport]) -> String {
+    let mut s = format!(
+        "{:<30} {:>5} {:>9} {:>8} {:>8} {:>9} {:>9}\n",
+        "function", "pass", "deviation", "mismatch", "unusable", "f32 used", "f64 used"
+    );
+    let mut total = Tally::default();
+    for (name, t) in tally(reports) {
+        s.push_str(&format!(
+            "{:<30} {:>5} {:>9} {:>8} {:>8} {:>9.3} {:>9.3}\n",
+            name, t.pass, t.deviation, t.mismatch, t.unusable, t.worst_f32_used, t.worst_f64_used
+        ));
+        total.pass += t.pass;
+        total.deviation += t.deviation;
+        total.mismatch += t.mismatch;
+        total.unusable += t.unusable;
+        total.worst_f32_used = total.worst_f32_used.max(t.worst_f32_used);
+        total.worst_f64_used = total.worst_f64_used.max(t.worst_f64_used);
+    }
+    s.push_str(&format!(
+        "{:<30} {:>5} {:>9} {:>8} {:>8} {:>9.3} {:>9.3}\n",
+        "total",
+        total.pass,
+        total.deviation,
+        total.mismatch,
+        total.unusable,
+        total.worst_f32_used,
+        total.worst_f64_used
+    ));
+    s
+}
+
+/// A list of expected deviations: case id, kind, and the reason in words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpectedDeviation {
+    pub id: String,
+    pub kind: DeviationKind,
+    pub reason: String,
+}
+
+/// The format tag of deviation lists.
+pub const DEVIATIONS_FORMAT: &str = "ufl-deviations/1";
+
+/// Parses a deviation list: `{"format": "ufl-deviations/1", "deviations": [{"id", "kind", "reason"}]}`.
+pub fn parse_deviations(text: &str, source: &str) -> Result<Vec<ExpectedDeviation>, UflError> {
+    let bad = |m: String| UflError::Format {
+        context: source.to_string(),
+        message: m,
+    };
+    let root: serde_json::Value = serde_json::from_str(text).map_err(|e| UflError::Json {
+        context: source.to_string(),
+        message: e.to_string(),
+    })?;
+    if root.get("format").and_then(|f| f.as_str()) != Some(DEVIATIONS_FORMAT) {
+        return Err(bad(format!("format must be \"{DEVIATIONS_FORMAT}\"")));
+    }
+    let list = root
+        .get("deviations")
+        .and_then(|d| d.as_array())
+        .ok_or_else(|| bad("`deviations` must be a list".into()))?;
+    list.iter()
+        .map(|d| {
+            let get = |k: &str| {
+                d.get(k)
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| bad(format!("each deviation needs a string `{k}`")))
+            };
+            let kind = get("kind")?;
+            Ok(ExpectedDeviation {
+                id: get("id")?.to_string(),
+                kind: DeviationKind::parse(kind)
+                    .ok_or_else(|| bad(format!("unknown deviation kind `{kind}`")))?,
+                reason: get("reason")?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Compares the deviations found with a list: every deviation must be listed with its kind,
+/// and every listed case must deviate (a listed deviation that stopped deviating is an error).
+/// Returns the discrepancies, empty when the list is exact.
+pub fn reconcile(reports: &[CaseReport], list: &[ExpectedDeviation]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let by_id: BTreeMap<&str, &CaseReport> = reports.iter().map(|r| (r.id.as_str(), r)).collect();
+    for d in list {
+        match by_id.get(d.id.as_str()).map(|r| &r.verdict) {
+            None => problems.push(format!(
+                "listed deviation {} is not among the cases checked",
+                d.id
+            )),
+            Some(Verdict::Deviation { kind, .. }) if *kind == d.kind => {}
+            Some(v) => problems.push(format!(
+                "listed deviation {} ({}) now gives {v:?}",
+                d.id,
+                d.kind.name()
+            )),
+        }
+    }
+    for r in reports {
+        if let Verdict::Deviation { kind, .. } = &r.verdict {
+            if !list.iter().any(|d| d.id == r.id && d.kind == *kind) {
+                problems.push(format!("unlisted deviation {} ({})", r.id, kind.name()));
+            }
+        }
+    }
+    problems
+}
