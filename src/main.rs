@@ -1,1 +1,309 @@
-fn main() {}
+//! The `ufl-oracle` command: `list` the functions, `eval` one function on array files, and
+//! `verify-fixtures` against recorded reference outputs.
+//!
+//! Exit codes: 0 success; 1 a verified mismatch (`verify-fixtures`); 2 unusable input (a file,
+//! an argument or a case the oracle cannot use). Every refusal prints a message naming the
+//! problem; nothing panics.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use ufl_oracle::io::{json_number, read_array, write_array};
+use ufl_oracle::registry::{Default as ParamDefault, Kind};
+use ufl_oracle::verify::{parse_deviations, reconcile, tally_table, verify_case, CaseReport, ExpectedDeviation, Verdict};
+use ufl_oracle::{fixtures, Convention, Dtype, Layout, ParamValue, Params, Problem, UflError, FUNCTIONS};
+
+#[derive(Parser)]
+#[command(name = "ufl-oracle", version, about = "Reference values and gradients for the Unified Focal loss family")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the functions, the conventions that define them, and their parameters.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate one function on a prediction and a target (.npy or JSON files).
+    Eval {
+        /// Function name, e.g. asym_unified_focal_loss.
+        #[arg(long, short)]
+        function: String,
+        /// original, paper or monai.
+        #[arg(long, short, default_value = "original")]
+        convention: String,
+        /// Predicted probabilities (or logits with paper's input=logits).
+        #[arg(long)]
+        pred: PathBuf,
+        /// Targets.
+        #[arg(long)]
+        target: PathBuf,
+        /// channels-first or channels-last; defaults to the convention's own (original: last,
+        /// monai: first); required for paper.
+        #[arg(long)]
+        layout: Option<String>,
+        /// float32 or float64: the inputs' precision (default: the .npy dtype; JSON: float64).
+        #[arg(long)]
+        dtype: Option<String>,
+        /// A parameter, name=value (repeatable): delta=0.6, alpha=[0.25,0.75], weight=null.
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// Write the gradient to this file (.npy, or JSON otherwise).
+        #[arg(long)]
+        grad_out: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the oracle against fixture files (ufl-fixtures/1) or folders of them.
+    VerifyFixtures {
+        /// Files or folders (searched recursively for fixture files).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A deviation list (ufl-deviations/1); by default expected-deviations.json in a given folder.
+        #[arg(long)]
+        deviations: Option<PathBuf>,
+        /// Print every case's verdict.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { json } => list(json),
+        Command::Eval { function, convention, pred, target, layout, dtype, params, grad_out, json } => {
+            eval(&function, &convention, &pred, &target, layout.as_deref(), dtype.as_deref(), &params, grad_out.as_deref(), json)
+        }
+        Command::VerifyFixtures { paths, deviations, verbose } => verify(&paths, deviations.as_deref(), verbose),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn default_text(d: ParamDefault) -> String {
+    match d {
+        ParamDefault::Real(x) => format!("{x}"),
+        ParamDefault::Null => "null".into(),
+        ParamDefault::Bool(b) => b.to_string(),
+        ParamDefault::Int(i) => i.to_string(),
+        ParamDefault::Word(w) => w.into(),
+    }
+}
+
+fn range_text(kind: Kind, range: &ufl_oracle::registry::Range) -> String {
+    match kind {
+        Kind::Choice(words) => words.join(" | "),
+        Kind::Bool => "true | false".into(),
+        Kind::ClassesOrNull => "list of class indices | null".into(),
+        Kind::RealOrNull => format!("{range} | null"),
+        Kind::RealOrListOrNull => format!("{range}, scalar or list | null"),
+        Kind::IntOrNull => "integer | null".into(),
+        Kind::Int => format!("integer in {range}"),
+        Kind::Real => range.to_string(),
+    }
+}
+
+fn list(json: bool) -> Result<ExitCode, UflError> {
+    if json {
+        let v: Vec<serde_json::Value> = FUNCTIONS
+            .iter()
+            .map(|f| {
+                let sigs: Vec<serde_json::Value> = f
+                    .signatures
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "convention": s.convention.name(),
+                            "reference_name": s.reference_name,
+                            "params": s.params.iter().map(|p| serde_json::json!({
+                                "name": p.name, "default": default_text(p.default),
+                                "values": range_text(p.kind, &p.range), "doc": p.doc})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({"name": f.name, "summary": f.summary, "conventions": sigs})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in FUNCTIONS {
+        let convs: Vec<&str> = f.conventions().map(|c| c.name()).collect();
+        println!("{}  [{}]\n    {}", f.name, convs.join(", "), f.summary);
+        for s in f.signatures {
+            let name = if s.reference_name.is_empty() || s.reference_name == f.name { String::new() } else { format!(" ({})", s.reference_name) };
+            println!("    {}{}:", s.convention, name);
+            for p in s.params {
+                println!("      {:<14} default {:<14} {:<36} {}", p.name, default_text(p.default), range_text(p.kind, &p.range), p.doc);
+            }
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    function: &str,
+    convention: &str,
+    pred_path: &std::path::Path,
+    target_path: &std::path::Path,
+    layout: Option<&str>,
+    dtype: Option<&str>,
+    raw_params: &[String],
+    grad_out: Option<&std::path::Path>,
+    json: bool,
+) -> Result<ExitCode, UflError> {
+    let convention: Convention = convention.parse()?;
+    let layout = match (layout, ufl_oracle::eval::native_layout(convention)) {
+        (Some(l), _) => Layout::parse(l)?,
+        (None, Some(native)) => native,
+        (None, None) => {
+            return Err(UflError::InvalidParameter {
+                name: "--layout".into(),
+                value: "(missing)".into(),
+                reason: "the paper convention takes either layout: say which with --layout channels-first|channels-last".into(),
+            })
+        }
+    };
+    let mut params = Params::new();
+    for raw in raw_params {
+        let (k, v) = raw.split_once('=').ok_or_else(|| UflError::InvalidParameter {
+            name: raw.clone(),
+            value: String::new(),
+            reason: "expected name=value".into(),
+        })?;
+        params.insert(k.trim().to_string(), ParamValue::parse_cli(k, v)?);
+    }
+    let (pred, pred_dtype) = read_array(pred_path, "prediction")?;
+    let (target, _) = read_array(target_path, "target")?;
+    let dtype = match dtype {
+        Some(d) => Dtype::parse(d)?,
+        None => pred_dtype,
+    };
+    let problem = Problem { function: function.parse()?, convention, params, pred, target, layout, dtype };
+    let resolved = ufl_oracle::params::resolve(problem.function, problem.convention, &problem.params)?;
+    let answer = problem.evaluate()?;
+    if let Some(path) = grad_out {
+        write_array(path, &problem.pred.shape, &answer.grad)?;
+    }
+    if json {
+        let params: serde_json::Map<String, serde_json::Value> = resolved
+            .describe()
+            .into_iter()
+            .map(|(k, v)| {
+                let jv = match v {
+                    ParamValue::Null => serde_json::Value::Null,
+                    ParamValue::Bool(b) => b.into(),
+                    ParamValue::Number(x) => json_number(x),
+                    ParamValue::List(xs) => xs.into_iter().map(json_number).collect(),
+                    ParamValue::Text(t) => t.into(),
+                };
+                (k, jv)
+            })
+            .collect();
+        let loss = match answer.scalar() {
+            Some(x) => json_number(x),
+            None => answer.loss.iter().map(|&x| json_number(x)).collect(),
+        };
+        let out = serde_json::json!({
+            "function": problem.function.name(), "convention": convention.name(), "layout": layout.name(),
+            "dtype": dtype.name(), "params": params, "loss": loss, "loss_shape": answer.loss_shape,
+            "grad_out": grad_out.map(|p| p.display().to_string()),
+        });
+        println!("{out}");
+    } else {
+        match answer.scalar() {
+            Some(x) => println!("loss = {x:e}"),
+            None => println!("loss (shape {:?}) = {:?}", answer.loss_shape, answer.loss),
+        }
+        let finite = answer.grad.iter().filter(|g| g.is_finite()).count();
+        let max = answer.grad.iter().filter(|g| g.is_finite()).fold(0.0f64, |m, g| m.max(g.abs()));
+        println!("grad: {} entries, {} finite, max |grad| = {max:e}", answer.grad.len(), finite);
+        if let Some(p) = grad_out {
+            println!("gradient written to {}", p.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(paths: &[PathBuf], deviations: Option<&std::path::Path>, verbose: bool) -> Result<ExitCode, UflError> {
+    let files = fixtures::collect(paths)?;
+    if files.is_empty() {
+        return Err(UflError::Io { path: format!("{paths:?}"), message: "no fixture files found".into() });
+    }
+    let list_path = deviations.map(PathBuf::from).or_else(|| {
+        paths.iter().filter(|p| p.is_dir()).map(|p| p.join("expected-deviations.json")).find(|p| p.exists())
+    });
+    let list: Option<Vec<ExpectedDeviation>> = match &list_path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| UflError::Io { path: p.display().to_string(), message: e.to_string() })?;
+            Some(parse_deviations(&text, &p.display().to_string())?)
+        }
+        None => None,
+    };
+    let mut reports: Vec<CaseReport> = Vec::new();
+    for f in &files {
+        let file = fixtures::read(f)?;
+        reports.extend(file.cases.iter().map(verify_case));
+    }
+    let (mut pass, mut dev, mut bad, mut unusable) = (0, 0, 0, 0);
+    for r in &reports {
+        match &r.verdict {
+            Verdict::Pass { used } => {
+                pass += 1;
+                if verbose {
+                    println!("pass      {} (used {used:.3} of the tolerance)", r.id);
+                }
+            }
+            Verdict::Deviation { kind, detail } => {
+                dev += 1;
+                println!("deviation {} [{}]: {detail}", r.id, kind.name());
+            }
+            Verdict::Mismatch { detail } => {
+                bad += 1;
+                println!("MISMATCH  {}: {detail}", r.id);
+            }
+            Verdict::Unusable { detail } => {
+                unusable += 1;
+                println!("UNUSABLE  {}: {detail}", r.id);
+            }
+        }
+    }
+    println!();
+    print!("{}", tally_table(&reports));
+    let mut list_problems = Vec::new();
+    if let (Some(list), Some(path)) = (&list, &list_path) {
+        list_problems = reconcile(&reports, list);
+        for p in &list_problems {
+            println!("DEVIATION LIST ({}): {p}", path.display());
+        }
+    }
+    println!(
+        "\n{} cases in {} files: {pass} passed, {dev} expected deviations, {bad} mismatches, {unusable} unusable{}",
+        reports.len(),
+        files.len(),
+        match &list_path {
+            Some(p) => format!(" (deviations reconciled with {})", p.display()),
+            None => " (deviations judged by rule; no deviation list given)".into(),
+        }
+    );
+    Ok(if unusable > 0 {
+        ExitCode::from(2)
+    } else if bad > 0 || !list_problems.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
