@@ -182,6 +182,44 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// Directional derivative by forward-mode automatic differentiation of the generic
+    /// evaluator: for every loss entry, its value and its derivative along `direction` (a
+    /// tensor of the prediction's shape, in the caller's layout). Independent of the
+    /// closed-form gradient, which it witnesses: it must equal `⟨grad, direction⟩`.
+    pub fn jvp(&self, direction: &Tensor) -> Result<Vec<(f64, f64)>, UflError> {
+        if direction.shape != self.pred.shape {
+            return Err(UflError::ShapeMismatch {
+                pred: self.pred.shape.clone(),
+                target: direction.shape.clone(),
+            });
+        }
+        direction.check("direction", Dtype::F64)?;
+        let prepared = self.prepare()?;
+        let dir = match prepared.transposed_from {
+            None => direction.clone(),
+            Some(Layout::ChannelsFirst) => direction.channels_first_to_last(),
+            Some(Layout::ChannelsLast) => direction.channels_last_to_first(),
+        };
+        let hyper = prepared.hyper.cast::<crate::Dual>();
+        let pred: Vec<crate::Dual> = prepared
+            .pred
+            .data
+            .iter()
+            .zip(&dir.data)
+            .map(|(&p, &v)| crate::Dual::new(p, v))
+            .collect();
+        let target: Vec<crate::Dual> = prepared
+            .target
+            .data
+            .iter()
+            .map(|&t| crate::Dual::cst(t))
+            .collect();
+        let out = prepared.run(&hyper, &pred, &target, false)?;
+        Ok(out.loss.iter().map(|d| (d.x, d.dx)).collect())
+    }
+}
+
 impl Prepared {
     /// Runs the convention's evaluator on arrays in the native layout.
     pub fn run<T: Real>(

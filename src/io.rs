@@ -17,13 +17,19 @@ use std::path::Path;
 pub const MAX_ARRAY_FILE_BYTES: u64 = 8 * MAX_ELEMENTS as u64 + (1 << 16);
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> UflError {
-    UflError::Io { path: path.display().to_string(), message: e.to_string() }
+    UflError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, UflError> {
     let size = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
     if size > MAX_ARRAY_FILE_BYTES {
-        return Err(io_err(path, format!("{size} bytes exceeds the limit of {MAX_ARRAY_FILE_BYTES}")));
+        return Err(io_err(
+            path,
+            format!("{size} bytes exceeds the limit of {MAX_ARRAY_FILE_BYTES}"),
+        ));
     }
     std::fs::read(path).map_err(|e| io_err(path, e))
 }
@@ -35,13 +41,22 @@ pub fn read_array(path: &Path, what: &'static str) -> Result<(Tensor, Dtype), Uf
     if path.extension().is_some_and(|e| e == "npy") {
         read_npy_bytes(&bytes, &path.display().to_string(), what)
     } else {
-        let text = String::from_utf8(bytes).map_err(|_| UflError::Json { context: path.display().to_string(), message: "not UTF-8 text".into() })?;
-        Ok((parse_json_array(&text, &path.display().to_string(), what)?, Dtype::F64))
+        let text = String::from_utf8(bytes).map_err(|_| UflError::Json {
+            context: path.display().to_string(),
+            message: "not UTF-8 text".into(),
+        })?;
+        Ok((
+            parse_json_array(&text, &path.display().to_string(), what)?,
+            Dtype::F64,
+        ))
     }
 }
 
 fn npy_err(source: &str, message: impl Into<String>) -> UflError {
-    UflError::Npy { path: source.to_string(), message: message.into() }
+    UflError::Npy {
+        path: source.to_string(),
+        message: message.into(),
+    }
 }
 
 /// The header of a `.npy` file: its text and the offset where the data starts.
@@ -55,21 +70,33 @@ fn npy_header(bytes: &[u8], source: &str) -> Result<(String, usize), UflError> {
             if bytes.len() < 12 {
                 return Err(npy_err(source, "truncated header"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(npy_err(source, format!("unsupported format version {v}"))),
     };
-    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(|| npy_err(source, "truncated header"))?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| npy_err(source, "truncated header"))?;
     let text = String::from_utf8_lossy(&bytes[start..end]).into_owned();
     Ok((text, end))
 }
 
 /// The `'shape': (..)` of a header, parsed without allocating per its values.
 fn header_shape(header: &str, source: &str) -> Result<Vec<usize>, UflError> {
-    let at = header.find("'shape'").ok_or_else(|| npy_err(source, "header has no 'shape'"))?;
+    let at = header
+        .find("'shape'")
+        .ok_or_else(|| npy_err(source, "header has no 'shape'"))?;
     let rest = &header[at..];
-    let open = rest.find('(').ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
-    let close = rest.find(')').ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
+    let open = rest
+        .find('(')
+        .ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
+    let close = rest
+        .find(')')
+        .ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
     if close < open {
         return Err(npy_err(source, "malformed 'shape'"));
     }
@@ -77,7 +104,14 @@ fn header_shape(header: &str, source: &str) -> Result<Vec<usize>, UflError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| npy_err(source, format!("axis length `{s}` is not a non-negative integer"))))
+        .map(|s| {
+            s.trim_end_matches('L').parse::<usize>().map_err(|_| {
+                npy_err(
+                    source,
+                    format!("axis length `{s}` is not a non-negative integer"),
+                )
+            })
+        })
         .collect()
 }
 
@@ -94,7 +128,11 @@ fn header_descr(header: &str) -> String {
 }
 
 /// Parses `.npy` bytes holding float32 or float64 in C order.
-pub fn read_npy_bytes(bytes: &[u8], source: &str, what: &'static str) -> Result<(Tensor, Dtype), UflError> {
+pub fn read_npy_bytes(
+    bytes: &[u8],
+    source: &str,
+    what: &'static str,
+) -> Result<(Tensor, Dtype), UflError> {
     let (header, data_start) = npy_header(bytes, source)?;
     let shape = header_shape(&header, source)?;
     let n = element_count(what, &shape)?;
@@ -102,14 +140,28 @@ pub fn read_npy_bytes(bytes: &[u8], source: &str, what: &'static str) -> Result<
     let width = match descr.as_str() {
         "<f8" | "|f8" => 8,
         "<f4" | "|f4" => 4,
-        other => return Err(npy_err(source, format!("dtype `{other}` is not accepted: use little-endian float32 (<f4) or float64 (<f8)"))),
+        other => return Err(npy_err(
+            source,
+            format!(
+                "dtype `{other}` is not accepted: use little-endian float32 (<f4) or float64 (<f8)"
+            ),
+        )),
     };
     if header.contains("'fortran_order': True") {
-        return Err(npy_err(source, "Fortran-order arrays are not accepted: save a C-order array (numpy.ascontiguousarray)"));
+        return Err(npy_err(
+            source,
+            "Fortran-order arrays are not accepted: save a C-order array (numpy.ascontiguousarray)",
+        ));
     }
     let have = bytes.len() - data_start;
     if have < n * width {
-        return Err(npy_err(source, format!("truncated body: shape {shape:?} needs {} bytes of data, the file has {have}", n * width)));
+        return Err(npy_err(
+            source,
+            format!(
+                "truncated body: shape {shape:?} needs {} bytes of data, the file has {have}",
+                n * width
+            ),
+        ));
     }
     let map = |e: ReadNpyError| npy_err(source, e.to_string());
     let (data, dtype) = if width == 8 {
@@ -117,23 +169,40 @@ pub fn read_npy_bytes(bytes: &[u8], source: &str, what: &'static str) -> Result<
         (a.iter().copied().collect::<Vec<f64>>(), Dtype::F64)
     } else {
         let a = ArrayD::<f32>::read_npy(bytes).map_err(map)?;
-        (a.iter().map(|&x| x as f64).collect::<Vec<f64>>(), Dtype::F32)
+        (
+            a.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
+            Dtype::F32,
+        )
     };
     Ok((Tensor::new(what, shape, data)?, dtype))
 }
 
 /// Parses a JSON array: `{"shape", "data"}` or nested lists.
 pub fn parse_json_array(text: &str, source: &str, what: &'static str) -> Result<Tensor, UflError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| UflError::Json { context: source.to_string(), message: e.to_string() })?;
+    let v: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
+        context: source.to_string(),
+        message: e.to_string(),
+    })?;
     json_array(&v, source, what)
 }
 
 /// Converts a JSON value holding an array.
 pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor, UflError> {
-    let bad = |m: String| UflError::Format { context: source.to_string(), message: m };
+    let bad = |m: String| UflError::Format {
+        context: source.to_string(),
+        message: m,
+    };
     if let Some(obj) = v.as_object() {
-        let shape = crate::fixtures::shape(obj.get("shape").ok_or_else(|| bad("missing `shape`".into()))?, source)?;
-        let data = crate::fixtures::numbers(obj.get("data").ok_or_else(|| bad("missing `data`".into()))?, source)?;
+        let shape = crate::fixtures::shape(
+            obj.get("shape")
+                .ok_or_else(|| bad("missing `shape`".into()))?,
+            source,
+        )?;
+        let data = crate::fixtures::numbers(
+            obj.get("data")
+                .ok_or_else(|| bad("missing `data`".into()))?,
+            source,
+        )?;
         return Tensor::new(what, shape, data);
     }
     // Nested lists: the shape is read off the first element of every level.
@@ -150,7 +219,9 @@ pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor,
         }
     }
     if shape.is_empty() {
-        return Err(bad("expected an array (nested lists, or an object with `shape` and `data`)".into()));
+        return Err(bad(
+            "expected an array (nested lists, or an object with `shape` and `data`)".into(),
+        ));
     }
     let n = element_count(what, &shape)?;
     let mut data = Vec::with_capacity(n);
@@ -158,24 +229,40 @@ pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor,
     Tensor::new(what, shape, data)
 }
 
-fn flatten(v: &Value, shape: &[usize], depth: usize, source: &str, out: &mut Vec<f64>) -> Result<(), UflError> {
-    let bad = |m: String| UflError::Format { context: source.to_string(), message: m };
+fn flatten(
+    v: &Value,
+    shape: &[usize],
+    depth: usize,
+    source: &str,
+    out: &mut Vec<f64>,
+) -> Result<(), UflError> {
+    let bad = |m: String| UflError::Format {
+        context: source.to_string(),
+        message: m,
+    };
     if depth == shape.len() {
         out.push(number(v, source)?);
         return Ok(());
     }
     match v {
-        Value::Array(items) if items.len() == shape[depth] => items.iter().try_for_each(|x| flatten(x, shape, depth + 1, source, out)),
-        _ => Err(bad(format!("ragged nested lists: level {depth} should hold {} entries", shape[depth]))),
+        Value::Array(items) if items.len() == shape[depth] => items
+            .iter()
+            .try_for_each(|x| flatten(x, shape, depth + 1, source, out)),
+        _ => Err(bad(format!(
+            "ragged nested lists: level {depth} should hold {} entries",
+            shape[depth]
+        ))),
     }
 }
 
 /// Writes an array: `.npy` (float64) by extension, else JSON `{"shape", "data"}`.
 pub fn write_array(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), UflError> {
     if path.extension().is_some_and(|e| e == "npy") {
-        let a = ArrayD::from_shape_vec(shape.to_vec(), data.to_vec()).map_err(|e| io_err(path, e))?;
+        let a =
+            ArrayD::from_shape_vec(shape.to_vec(), data.to_vec()).map_err(|e| io_err(path, e))?;
         let f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-        a.write_npy(std::io::BufWriter::new(f)).map_err(|e| io_err(path, e))
+        a.write_npy(std::io::BufWriter::new(f))
+            .map_err(|e| io_err(path, e))
     } else {
         let v = serde_json::json!({"shape": shape, "data": data.iter().map(|&x| json_number(x)).collect::<Vec<_>>()});
         std::fs::write(path, v.to_string()).map_err(|e| io_err(path, e))
@@ -200,7 +287,10 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, shape: &str, fortran: bool, body: &[u8]) -> Vec<u8> {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+        let mut h = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
         while (10 + h.len() + 1) % 64 != 0 {
             h.push(' ');
         }
@@ -214,7 +304,10 @@ mod tests {
 
     #[test]
     fn npy_float32_and_float64_read() {
-        let body: Vec<u8> = [0.25f32, 0.5, 0.75, 1.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let body: Vec<u8> = [0.25f32, 0.5, 0.75, 1.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let (t, d) = read_npy_bytes(&npy("<f4", "(2, 2)", false, &body), "t", "x").unwrap();
         assert_eq!((t.shape.clone(), d), (vec![2, 2], Dtype::F32));
         assert_eq!(t.data, vec![0.25, 0.5, 0.75, 1.0]);

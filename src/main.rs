@@ -10,11 +10,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use ufl_oracle::io::{json_number, read_array, write_array};
 use ufl_oracle::registry::{Default as ParamDefault, Kind};
-use ufl_oracle::verify::{parse_deviations, reconcile, tally_table, verify_case, CaseReport, ExpectedDeviation, Verdict};
-use ufl_oracle::{fixtures, Convention, Dtype, Layout, ParamValue, Params, Problem, UflError, FUNCTIONS};
+use ufl_oracle::verify::{
+    parse_deviations, reconcile, tally_table, verify_case, CaseReport, ExpectedDeviation, Verdict,
+};
+use ufl_oracle::{
+    fixtures, Convention, Dtype, Layout, ParamValue, Params, Problem, UflError, FUNCTIONS,
+};
 
 #[derive(Parser)]
-#[command(name = "ufl-oracle", version, about = "Reference values and gradients for the Unified Focal loss family")]
+#[command(
+    name = "ufl-oracle",
+    version,
+    about = "Reference values and gradients for the Unified Focal loss family"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,10 +85,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List { json } => list(json),
-        Command::Eval { function, convention, pred, target, layout, dtype, params, grad_out, json } => {
-            eval(&function, &convention, &pred, &target, layout.as_deref(), dtype.as_deref(), &params, grad_out.as_deref(), json)
-        }
-        Command::VerifyFixtures { paths, deviations, verbose } => verify(&paths, deviations.as_deref(), verbose),
+        Command::Eval {
+            function,
+            convention,
+            pred,
+            target,
+            layout,
+            dtype,
+            params,
+            grad_out,
+            json,
+        } => eval(
+            &function,
+            &convention,
+            &pred,
+            &target,
+            layout.as_deref(),
+            dtype.as_deref(),
+            &params,
+            grad_out.as_deref(),
+            json,
+        ),
+        Command::VerifyFixtures {
+            paths,
+            deviations,
+            verbose,
+        } => verify(&paths, deviations.as_deref(), verbose),
     };
     match result {
         Ok(code) => code,
@@ -142,10 +172,20 @@ fn list(json: bool) -> Result<ExitCode, UflError> {
         let convs: Vec<&str> = f.conventions().map(|c| c.name()).collect();
         println!("{}  [{}]\n    {}", f.name, convs.join(", "), f.summary);
         for s in f.signatures {
-            let name = if s.reference_name.is_empty() || s.reference_name == f.name { String::new() } else { format!(" ({})", s.reference_name) };
+            let name = if s.reference_name.is_empty() || s.reference_name == f.name {
+                String::new()
+            } else {
+                format!(" ({})", s.reference_name)
+            };
             println!("    {}{}:", s.convention, name);
             for p in s.params {
-                println!("      {:<14} default {:<14} {:<36} {}", p.name, default_text(p.default), range_text(p.kind, &p.range), p.doc);
+                println!(
+                    "      {:<14} default {:<14} {:<36} {}",
+                    p.name,
+                    default_text(p.default),
+                    range_text(p.kind, &p.range),
+                    p.doc
+                );
             }
         }
         println!();
@@ -179,11 +219,13 @@ fn eval(
     };
     let mut params = Params::new();
     for raw in raw_params {
-        let (k, v) = raw.split_once('=').ok_or_else(|| UflError::InvalidParameter {
-            name: raw.clone(),
-            value: String::new(),
-            reason: "expected name=value".into(),
-        })?;
+        let (k, v) = raw
+            .split_once('=')
+            .ok_or_else(|| UflError::InvalidParameter {
+                name: raw.clone(),
+                value: String::new(),
+                reason: "expected name=value".into(),
+            })?;
         params.insert(k.trim().to_string(), ParamValue::parse_cli(k, v)?);
     }
     let (pred, pred_dtype) = read_array(pred_path, "prediction")?;
@@ -192,8 +234,17 @@ fn eval(
         Some(d) => Dtype::parse(d)?,
         None => pred_dtype,
     };
-    let problem = Problem { function: function.parse()?, convention, params, pred, target, layout, dtype };
-    let resolved = ufl_oracle::params::resolve(problem.function, problem.convention, &problem.params)?;
+    let problem = Problem {
+        function: function.parse()?,
+        convention,
+        params,
+        pred,
+        target,
+        layout,
+        dtype,
+    };
+    let resolved =
+        ufl_oracle::params::resolve(problem.function, problem.convention, &problem.params)?;
     let answer = problem.evaluate()?;
     if let Some(path) = grad_out {
         write_array(path, &problem.pred.shape, &answer.grad)?;
@@ -229,8 +280,16 @@ fn eval(
             None => println!("loss (shape {:?}) = {:?}", answer.loss_shape, answer.loss),
         }
         let finite = answer.grad.iter().filter(|g| g.is_finite()).count();
-        let max = answer.grad.iter().filter(|g| g.is_finite()).fold(0.0f64, |m, g| m.max(g.abs()));
-        println!("grad: {} entries, {} finite, max |grad| = {max:e}", answer.grad.len(), finite);
+        let max = answer
+            .grad
+            .iter()
+            .filter(|g| g.is_finite())
+            .fold(0.0f64, |m, g| m.max(g.abs()));
+        println!(
+            "grad: {} entries, {} finite, max |grad| = {max:e}",
+            answer.grad.len(),
+            finite
+        );
         if let Some(p) = grad_out {
             println!("gradient written to {}", p.display());
         }
@@ -238,17 +297,31 @@ fn eval(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(paths: &[PathBuf], deviations: Option<&std::path::Path>, verbose: bool) -> Result<ExitCode, UflError> {
+fn verify(
+    paths: &[PathBuf],
+    deviations: Option<&std::path::Path>,
+    verbose: bool,
+) -> Result<ExitCode, UflError> {
     let files = fixtures::collect(paths)?;
     if files.is_empty() {
-        return Err(UflError::Io { path: format!("{paths:?}"), message: "no fixture files found".into() });
+        return Err(UflError::Io {
+            path: format!("{paths:?}"),
+            message: "no fixture files found".into(),
+        });
     }
     let list_path = deviations.map(PathBuf::from).or_else(|| {
-        paths.iter().filter(|p| p.is_dir()).map(|p| p.join("expected-deviations.json")).find(|p| p.exists())
+        paths
+            .iter()
+            .filter(|p| p.is_dir())
+            .map(|p| p.join("expected-deviations.json"))
+            .find(|p| p.exists())
     });
     let list: Option<Vec<ExpectedDeviation>> = match &list_path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| UflError::Io { path: p.display().to_string(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(p).map_err(|e| UflError::Io {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })?;
             Some(parse_deviations(&text, &p.display().to_string())?)
         }
         None => None,
