@@ -280,6 +280,9 @@ impl Prepared {
 fn permute_like<T: Copy>(data: &[T], shape: &[usize], from: Layout) -> Vec<T> {
     use crate::tensor::{split_first, split_last};
     let mut out = data.to_vec();
+    if shape.len() < 3 {
+        return out;
+    }
     match from {
         Layout::ChannelsFirst => {
             let (b, c, s) = split_first(shape);

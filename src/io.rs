@@ -140,12 +140,14 @@ pub fn read_npy_bytes(
     let width = match descr.as_str() {
         "<f8" | "|f8" => 8,
         "<f4" | "|f4" => 4,
-        other => return Err(npy_err(
-            source,
-            format!(
+        other => {
+            return Err(npy_err(
+                source,
+                format!(
                 "dtype `{other}` is not accepted: use little-endian float32 (<f4) or float64 (<f8)"
             ),
-        )),
+            ))
+        }
     };
     if header.contains("'fortran_order': True") {
         return Err(npy_err(

@@ -160,8 +160,11 @@ impl Tensor {
         }
     }
 
-    /// Moves axis 1 to the end: `(B, C, S...)` → `(B, S..., C)`.
+    /// Moves axis 1 to the end: `(B, C, S...)` → `(B, S..., C)`. Rank < 3 is unchanged.
     pub fn channels_first_to_last(&self) -> Tensor {
+        if self.shape.len() < 3 {
+            return self.clone();
+        }
         let (b, c, s) = split_first(&self.shape);
         let mut data = vec![0.0; self.data.len()];
         for bi in 0..b {
@@ -177,8 +180,11 @@ impl Tensor {
         Tensor { shape, data }
     }
 
-    /// Moves the last axis to position 1: `(B, S..., C)` → `(B, C, S...)`.
+    /// Moves the last axis to position 1: `(B, S..., C)` → `(B, C, S...)`. Rank < 3 is unchanged.
     pub fn channels_last_to_first(&self) -> Tensor {
+        if self.shape.len() < 3 {
+            return self.clone();
+        }
         let (b, s, c) = split_last(&self.shape);
         let mut data = vec![0.0; self.data.len()];
         for bi in 0..b {
@@ -195,15 +201,23 @@ impl Tensor {
     }
 }
 
-/// `(B, C, S)` of a channels-first shape (rank ≥ 2).
+/// `(B, C, S)` of a channels-first shape; axes a short shape lacks count as 1.
 pub fn split_first(shape: &[usize]) -> (usize, usize, usize) {
-    (shape[0], shape[1], shape[2..].iter().product())
+    let at = |i: usize| shape.get(i).copied().unwrap_or(1);
+    (
+        at(0),
+        at(1),
+        shape.get(2..).map_or(1, |s| s.iter().product()),
+    )
 }
 
-/// `(B, S, C)` of a channels-last shape (rank ≥ 2).
+/// `(B, S, C)` of a channels-last shape; axes a short shape lacks count as 1.
 pub fn split_last(shape: &[usize]) -> (usize, usize, usize) {
-    let r = shape.len();
-    (shape[0], shape[1..r - 1].iter().product(), shape[r - 1])
+    match shape.len() {
+        0 => (1, 1, 1),
+        1 => (shape[0], 1, 1),
+        r => (shape[0], shape[1..r - 1].iter().product(), shape[r - 1]),
+    }
 }
 
 /// Index arithmetic for a `(batch, spatial, class)` view of a flat array in either layout.

@@ -1,0 +1,270 @@
+//! The `ufl-oracle` binary as a user runs it: its output and its exit codes (0 success,
+//! 1 a verified mismatch, 2 unusable input).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ufl-oracle-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn list_names_every_function_and_convention() {
+    let (code, out, _) = run(bin().arg("list"));
+    assert_eq!(code, 0);
+    for f in ufl_oracle::FUNCTIONS {
+        assert!(out.contains(f.name), "{} missing", f.name);
+    }
+    assert!(out.contains("AsymmetricUnifiedFocalLoss") && out.contains("rare_classes"));
+    let (code, json, _) = run(bin().args(["list", "--json"]));
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn verify_fixtures_passes_on_the_shipped_fixtures() {
+    let (code, out, err) = run(bin().arg("verify-fixtures").arg(fixtures()));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "791 cases in 6 files: 777 passed, 14 expected deviations, 0 mismatches, 0 unusable"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("asym_unified_focal_loss"));
+}
+
+/// Writes a fixture file holding the cases of `source` that `keep` selects, after `edit`.
+fn derived_fixture(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    keep: impl Fn(&Value) -> bool,
+    edit: impl Fn(&mut Value),
+) -> PathBuf {
+    let text = std::fs::read_to_string(fixtures().join(source)).unwrap();
+    let mut root: Value = serde_json::from_str(&text).unwrap();
+    let cases: Vec<Value> = root["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| keep(c))
+        .cloned()
+        .map(|mut c| {
+            edit(&mut c);
+            c
+        })
+        .collect();
+    root["cases"] = Value::Array(cases);
+    let path = dir.join(name);
+    std::fs::write(&path, root.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn foreign_files_get_verdicts_by_rule_not_by_id() {
+    let dir = scratch("foreign");
+    // The same inputs under new ids: passes stay passes, deviations are recognised by rule.
+    let renamed = derived_fixture(
+        &dir,
+        "renamed.json",
+        "original/symmetric.json",
+        |_| true,
+        |c| {
+            let id = c["id"]
+                .as_str()
+                .unwrap()
+                .replace("/f32/", "/single/")
+                .replace("/f64/", "/double/");
+            c["id"] = Value::from(format!("other-run/{id}"));
+        },
+    );
+    let (code, out, _) = run(bin().arg("verify-fixtures").arg(&renamed));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("0 mismatches, 0 unusable") && out.contains("5 expected deviations"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_wrong_reference_value_is_a_mismatch_with_exit_1() {
+    let dir = scratch("mismatch");
+    let bad = derived_fixture(
+        &dir,
+        "bad.json",
+        "original/region.json",
+        |c| c["error"].is_null(),
+        |c| {
+            if c["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("dice_loss/2d/c2/default/softmax-onehot/f32/000")
+            {
+                let l = c["loss"].as_f64().unwrap();
+                c["loss"] = Value::from(l * (1.0 + 1e-3));
+            }
+        },
+    );
+    let (code, out, _) = run(bin().arg("verify-fixtures").arg(&bad));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("MISMATCH  dice_loss/2d/c2/default/softmax-onehot/f32/000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unusable_input_exits_2() {
+    let dir = scratch("unusable");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"format\": \"ufl-fixtures/1\", \"cases\": [").unwrap();
+    let (code, _, err) = run(bin().arg("verify-fixtures").arg(&broken));
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid JSON"), "{err}");
+    let unknown = derived_fixture(
+        &dir,
+        "unknown.json",
+        "original/region.json",
+        |c| c["id"].as_str().unwrap().ends_with("/000"),
+        |c| {
+            c["function"] = Value::from("lovasz_loss");
+        },
+    );
+    let (code, _, err) = run(bin().arg("verify-fixtures").arg(&unknown));
+    assert_eq!(code, 2);
+    assert!(err.contains("lovasz_loss"), "{err}");
+    let (code, _, err) = run(bin().arg("verify-fixtures").arg(dir.join("missing.json")));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn eval_prints_the_loss_and_writes_the_gradient() {
+    let dir = scratch("eval");
+    let pred = dir.join("pred.json");
+    let target = dir.join("target.json");
+    std::fs::write(
+        &pred,
+        "[[[[0.9, 0.1], [0.2, 0.8]], [[0.6, 0.4], [0.3, 0.7]]]]",
+    )
+    .unwrap();
+    std::fs::write(&target, "[[[[1, 0], [0, 1]], [[1, 0], [0, 1]]]]").unwrap();
+    let grad = dir.join("grad.npy");
+    let (code, out, err) = run(bin()
+        .args([
+            "eval",
+            "-f",
+            "asym_unified_focal_loss",
+            "--json",
+            "-p",
+            "weight=0.3",
+        ])
+        .arg("--pred")
+        .arg(&pred)
+        .arg("--target")
+        .arg(&target)
+        .arg("--grad-out")
+        .arg(&grad));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"]["weight"], Value::from(0.3));
+    let loss = v["loss"].as_f64().unwrap();
+    // The library gives the same number.
+    let t = |data: Vec<f64>| ufl_oracle::Tensor::new("x", vec![1, 2, 2, 2], data).unwrap();
+    let mut params = ufl_oracle::Params::new();
+    params.insert("weight".into(), ufl_oracle::ParamValue::Number(0.3));
+    let problem = ufl_oracle::Problem::named(
+        "asym_unified_focal_loss",
+        "original",
+        params,
+        t(vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7]),
+        t(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]),
+        ufl_oracle::Layout::ChannelsLast,
+        ufl_oracle::Dtype::F64,
+    )
+    .unwrap();
+    let answer = problem.evaluate().unwrap();
+    assert_eq!(loss, answer.loss[0]);
+    let (g, dtype) = ufl_oracle::io::read_array(&grad, "gradient").unwrap();
+    assert_eq!(dtype, ufl_oracle::Dtype::F64);
+    assert_eq!(g.data, answer.grad);
+    // Channels-first input gives the transposed gradient.
+    let (code, _, err) = run(bin()
+        .args([
+            "eval",
+            "-f",
+            "dice_loss",
+            "-c",
+            "paper",
+            "--layout",
+            "channels-first",
+        ])
+        .arg("--pred")
+        .arg(&pred)
+        .arg("--target")
+        .arg(&target));
+    assert_eq!(code, 2, "dice_loss has no paper form");
+    assert!(err.contains("paper"), "{err}");
+}
+
+#[test]
+fn eval_refuses_bad_input_with_exit_2() {
+    let dir = scratch("eval-bad");
+    let pred = dir.join("pred.json");
+    let target = dir.join("target.json");
+    std::fs::write(&pred, "[[[[1.5, 0.1]]]]").unwrap();
+    std::fs::write(&target, "[[[[1, 0]]]]").unwrap();
+    let (code, _, err) = run(bin()
+        .args(["eval", "-f", "dice_loss"])
+        .arg("--pred")
+        .arg(&pred)
+        .arg("--target")
+        .arg(&target));
+    assert_eq!(code, 2);
+    assert!(err.contains("outside [0, 1]"), "{err}");
+    let (code, _, err) = run(bin()
+        .args(["eval", "-f", "dice_loss", "-p", "delta=2"])
+        .arg("--pred")
+        .arg(&target)
+        .arg("--target")
+        .arg(&target));
+    assert_eq!(code, 2);
+    assert!(err.contains("delta"), "{err}");
+    let (code, _, err) = run(bin()
+        .args(["eval", "-f", "nope"])
+        .arg("--pred")
+        .arg(&target)
+        .arg("--target")
+        .arg(&target));
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown function"), "{err}");
+    let (code, _, err) = run(bin()
+        .args(["eval", "-f", "asym_unified_focal_loss", "-c", "paper"])
+        .arg("--pred")
+        .arg(&target)
+        .arg("--target")
+        .arg(&target));
+    assert_eq!(code, 2);
+    assert!(err.contains("--layout"), "{err}");
+}
