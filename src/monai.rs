@@ -238,7 +238,7 @@ fn focal_part<T: Real>(
     reduction: Reduction,
     mask: Option<&[T]>,
     scale: T,
-    mut grad: Option<&mut [T]>,
+    grad: Option<&mut [T]>,
 ) -> (Vec<T>, Vec<usize>) {
     let (b, c, s) = split_first(shape);
     let one = T::one();
@@ -301,7 +301,7 @@ fn focal_part<T: Real>(
             }
         },
     };
-    if let Some(g) = grad.as_deref_mut() {
+    if let Some(g) = grad {
         for &(i, pass, d, m) in &derivs {
             if pass {
                 let d = match (mask_total, m) {
@@ -328,7 +328,7 @@ fn tversky_part<T: Real>(
     reduction: Reduction,
     mask: Option<&[T]>,
     scale: T,
-    mut grad: Option<&mut [T]>,
+    grad: Option<&mut [T]>,
 ) -> (Vec<T>, Vec<usize>) {
     let (b, c, s) = split_first(shape);
     let one = T::one();
@@ -371,7 +371,7 @@ fn tversky_part<T: Real>(
             }
         }
     }
-    if let (Some(g), Some(dq)) = (grad.as_deref_mut(), dq) {
+    if let (Some(g), Some(dq)) = (grad, dq) {
         for i in 0..p.len() {
             if pass[i] {
                 g[i] = g[i] + dq[i] * factor[i];

@@ -138,8 +138,7 @@ pub(crate) fn evaluate<T: Real>(
     };
     let mut per_bc = Vec::with_capacity(grid.batch * classes);
     for b in 0..grid.batch {
-        for c in 0..classes {
-            let is_rare = rare[c];
+        for (c, &is_rare) in rare.iter().enumerate() {
             let w = if is_rare { delta } else { one - delta };
             let mut value = T::zero();
             if parts != Parts::Tversky {
