@@ -15,7 +15,12 @@ fn large_cases() -> Vec<fixtures::FixtureCase> {
     let file = fixtures::read(&path).expect("large fixtures");
     for case in &file.cases {
         let report = verify_case(case);
-        assert!(matches!(report.verdict, Verdict::Pass { .. }), "{}: {:?}", case.id, report.verdict);
+        assert!(
+            matches!(report.verdict, Verdict::Pass { .. }),
+            "{}: {:?}",
+            case.id,
+            report.verdict
+        );
     }
     file.cases
 }
@@ -26,9 +31,20 @@ fn bench(c: &mut Criterion) {
         let name = format!("{}/{:?}/original", case.function_name, case.shape);
         c.bench_function(&name, |b| b.iter(|| black_box(problem.evaluate().unwrap())));
         if case.function == FunctionId::AsymUnifiedFocalLoss {
-            for (convention, layout) in [(Convention::Paper, Layout::ChannelsLast), (Convention::Monai, Layout::ChannelsLast)] {
-                let p = Problem { convention, layout, params: Params::new(), ..problem.clone() };
-                c.bench_function(&format!("{}/{:?}/{convention}", case.function_name, case.shape), |b| b.iter(|| black_box(p.evaluate().unwrap())));
+            for (convention, layout) in [
+                (Convention::Paper, Layout::ChannelsLast),
+                (Convention::Monai, Layout::ChannelsLast),
+            ] {
+                let p = Problem {
+                    convention,
+                    layout,
+                    params: Params::new(),
+                    ..problem.clone()
+                };
+                c.bench_function(
+                    &format!("{}/{:?}/{convention}", case.function_name, case.shape),
+                    |b| b.iter(|| black_box(p.evaluate().unwrap())),
+                );
             }
         }
     }

@@ -5,16 +5,29 @@
 //! losses, in three conventions — the original TensorFlow code (`original`), the paper's
 //! equations generalised (`paper`) and MONAI 1.6.1 (`monai`).
 //!
+//! Checking an implementation: the oracle's value and gradient, and the float32 error bound
+//! that says how far a correct float32 implementation may be from them. Here the crate's own
+//! plain float32 evaluator plays the implementation under test.
+//!
 //! ```
+//! use ufl_oracle::bound::F32Bound;
 //! use ufl_oracle::{Dtype, Layout, Params, Problem, Tensor};
 //!
-//! let pred = Tensor::new("prediction", vec![1, 2, 2, 2], vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7]).unwrap();
-//! let target = Tensor::new("target", vec![1, 2, 2, 2], vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).unwrap();
+//! # fn main() -> Result<(), ufl_oracle::UflError> {
+//! let pred = Tensor::new("prediction", vec![1, 2, 2, 2], vec![0.875, 0.125, 0.25, 0.75, 0.625, 0.375, 0.3125, 0.6875])?;
+//! let target = Tensor::new("target", vec![1, 2, 2, 2], vec![1., 0., 0., 1., 1., 0., 0., 1.])?;
 //! let problem = Problem::named("asym_unified_focal_loss", "original", Params::new(), pred, target,
-//!                              Layout::ChannelsLast, Dtype::F64).unwrap();
-//! let answer = problem.evaluate().unwrap();
-//! assert!(answer.scalar().unwrap() > 0.0);
-//! assert_eq!(answer.grad.len(), 8);
+//!                              Layout::ChannelsLast, Dtype::F32)?;
+//! let oracle = problem.evaluate()?;                     // exact value and gradient (f64)
+//! let bound = problem.evaluate_in::<F32Bound>(true)?;   // what float32 may legitimately differ by
+//! let yours = problem.evaluate_in::<f32>(true)?;        // the implementation under test
+//! let (loss, grad) = (yours.loss[0] as f64, yours.grad.unwrap());
+//! assert!((loss - oracle.loss[0]).abs() <= 2.0 * bound.loss[0].e);
+//! for (i, g) in grad.iter().enumerate() {
+//!     assert!((*g as f64 - oracle.grad[i]).abs() <= 2.0 * bound.grad.as_ref().unwrap()[i].e);
+//! }
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod bound;
