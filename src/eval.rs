@@ -278,34 +278,10 @@ impl Prepared {
 
 /// Transposes `data` of `shape` in layout `from` to the other layout.
 fn permute_like<T: Copy>(data: &[T], shape: &[usize], from: Layout) -> Vec<T> {
-    use crate::tensor::{split_first, split_last};
-    let mut out = data.to_vec();
-    if shape.len() < 3 {
-        return out;
-    }
     match from {
-        Layout::ChannelsFirst => {
-            let (b, c, s) = split_first(shape);
-            for bi in 0..b {
-                for ci in 0..c {
-                    for si in 0..s {
-                        out[(bi * s + si) * c + ci] = data[(bi * c + ci) * s + si];
-                    }
-                }
-            }
-        }
-        Layout::ChannelsLast => {
-            let (b, s, c) = split_last(shape);
-            for bi in 0..b {
-                for si in 0..s {
-                    for ci in 0..c {
-                        out[(bi * c + ci) * s + si] = data[(bi * s + si) * c + ci];
-                    }
-                }
-            }
-        }
+        Layout::ChannelsFirst => crate::tensor::first_to_last(data, shape),
+        Layout::ChannelsLast => crate::tensor::last_to_first(data, shape),
     }
-    out
 }
 
 /// Checks that every value of `data` lies in [0, 1].

@@ -179,34 +179,19 @@ fn part_class<T: Real>(
     } else {
         None
     };
+    let part = Part {
+        shape: x.pred_shape,
+        dtype: x.dtype,
+        eps,
+        delta,
+        gamma,
+        reduction,
+        mask: mask.as_deref(),
+    };
     let (loss, loss_shape) = if hp.function == FunctionId::AsymmetricFocalLoss {
-        focal_part(
-            x.pred,
-            &y,
-            x.pred_shape,
-            x.dtype,
-            eps,
-            delta,
-            gamma,
-            reduction,
-            mask.as_deref(),
-            T::one(),
-            grad.as_deref_mut(),
-        )
+        focal_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())
     } else {
-        tversky_part(
-            x.pred,
-            &y,
-            x.pred_shape,
-            x.dtype,
-            eps,
-            delta,
-            gamma,
-            reduction,
-            mask.as_deref(),
-            T::one(),
-            grad.as_deref_mut(),
-        )
+        tversky_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())
     };
     Ok(Outcome {
         loss,
@@ -225,21 +210,36 @@ fn clamp<T: Real>(dtype: Dtype, eps: T) -> Clip<T> {
     }
 }
 
-/// `AsymmetricFocalLoss.forward` after its checks. `mask` is per (item, position).
-#[allow(clippy::too_many_arguments)]
-fn focal_part<T: Real>(
-    p: &[T],
-    y: &[T],
-    shape: &[usize],
+/// What the focal and Tversky classes share once their inputs are checked.
+#[derive(Clone, Copy)]
+struct Part<'a, T> {
+    shape: &'a [usize],
     dtype: Dtype,
     eps: T,
     delta: T,
     gamma: T,
     reduction: Reduction,
-    mask: Option<&[T]>,
+    /// `ignore_index`'s mask, one value per (item, position).
+    mask: Option<&'a [T]>,
+}
+
+/// `AsymmetricFocalLoss.forward` after its checks.
+fn focal_part<T: Real>(
+    part: &Part<T>,
+    p: &[T],
+    y: &[T],
     scale: T,
     grad: Option<&mut [T]>,
 ) -> (Vec<T>, Vec<usize>) {
+    let Part {
+        shape,
+        dtype,
+        eps,
+        delta,
+        gamma,
+        reduction,
+        mask,
+    } = *part;
     let (b, c, s) = split_first(shape);
     let one = T::one();
     let clip = clamp(dtype, eps);
@@ -316,20 +316,22 @@ fn focal_part<T: Real>(
 }
 
 /// `AsymmetricFocalTverskyLoss.forward` after its checks.
-#[allow(clippy::too_many_arguments)]
 fn tversky_part<T: Real>(
+    part: &Part<T>,
     p: &[T],
     y: &[T],
-    shape: &[usize],
-    dtype: Dtype,
-    eps: T,
-    delta: T,
-    gamma: T,
-    reduction: Reduction,
-    mask: Option<&[T]>,
     scale: T,
     grad: Option<&mut [T]>,
 ) -> (Vec<T>, Vec<usize>) {
+    let Part {
+        shape,
+        dtype,
+        eps,
+        delta,
+        gamma,
+        reduction,
+        mask,
+    } = *part;
     let (b, c, s) = split_first(shape);
     let one = T::one();
     let clip = clamp(dtype, eps);
@@ -497,32 +499,17 @@ fn unified_class<T: Real>(
     } else {
         None
     };
-    let (f, _) = focal_part(
-        &pm,
-        &ym,
-        &p2_shape,
-        x.dtype,
+    let part = Part {
+        shape: &p2_shape,
+        dtype: x.dtype,
         eps,
         delta,
         gamma,
-        Reduction::Mean,
-        None,
-        weight,
-        g2.as_deref_mut(),
-    );
-    let (t, _) = tversky_part(
-        &pm,
-        &ym,
-        &p2_shape,
-        x.dtype,
-        eps,
-        delta,
-        gamma,
-        Reduction::Mean,
-        None,
-        one - weight,
-        g2.as_deref_mut(),
-    );
+        reduction: Reduction::Mean,
+        mask: None,
+    };
+    let (f, _) = focal_part(&part, &pm, &ym, weight, g2.as_deref_mut());
+    let (t, _) = tversky_part(&part, &pm, &ym, one - weight, g2.as_deref_mut());
     let loss = weight * f[0] + (one - weight) * t[0];
 
     let grad = g2.map(|g2| {

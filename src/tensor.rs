@@ -165,19 +165,13 @@ impl Tensor {
         if self.shape.len() < 3 {
             return self.clone();
         }
-        let (b, c, s) = split_first(&self.shape);
-        let mut data = vec![0.0; self.data.len()];
-        for bi in 0..b {
-            for ci in 0..c {
-                for si in 0..s {
-                    data[(bi * s + si) * c + ci] = self.data[(bi * c + ci) * s + si];
-                }
-            }
-        }
         let mut shape = vec![self.shape[0]];
         shape.extend_from_slice(&self.shape[2..]);
         shape.push(self.shape[1]);
-        Tensor { shape, data }
+        Tensor {
+            data: first_to_last(&self.data, &self.shape),
+            shape,
+        }
     }
 
     /// Moves the last axis to position 1: `(B, S..., C)` → `(B, C, S...)`. Rank < 3 is unchanged.
@@ -185,19 +179,51 @@ impl Tensor {
         if self.shape.len() < 3 {
             return self.clone();
         }
-        let (b, s, c) = split_last(&self.shape);
-        let mut data = vec![0.0; self.data.len()];
-        for bi in 0..b {
-            for si in 0..s {
-                for ci in 0..c {
-                    data[(bi * c + ci) * s + si] = self.data[(bi * s + si) * c + ci];
-                }
-            }
-        }
         let r = self.shape.len();
         let mut shape = vec![self.shape[0], self.shape[r - 1]];
         shape.extend_from_slice(&self.shape[1..r - 1]);
-        Tensor { shape, data }
+        Tensor {
+            data: last_to_first(&self.data, &self.shape),
+            shape,
+        }
+    }
+}
+
+/// The data of a channels-first array of `shape`, reordered channels-last.
+pub fn first_to_last<T: Copy>(data: &[T], shape: &[usize]) -> Vec<T> {
+    let mut out = data.to_vec();
+    if shape.len() >= 3 {
+        let from = Grid::of(shape, Layout::ChannelsFirst);
+        let to = Grid {
+            channels_last: true,
+            ..from
+        };
+        reorder(data, from, to, &mut out);
+    }
+    out
+}
+
+/// The data of a channels-last array of `shape`, reordered channels-first.
+pub fn last_to_first<T: Copy>(data: &[T], shape: &[usize]) -> Vec<T> {
+    let mut out = data.to_vec();
+    if shape.len() >= 3 {
+        let from = Grid::of(shape, Layout::ChannelsLast);
+        let to = Grid {
+            channels_last: false,
+            ..from
+        };
+        reorder(data, from, to, &mut out);
+    }
+    out
+}
+
+fn reorder<T: Copy>(data: &[T], from: Grid, to: Grid, out: &mut [T]) {
+    for b in 0..from.batch {
+        for s in 0..from.spatial {
+            for c in 0..from.classes {
+                out[to.at(b, s, c)] = data[from.at(b, s, c)];
+            }
+        }
     }
 }
 
