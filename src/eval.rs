@@ -90,7 +90,7 @@ pub struct Prepared {
     pub layout: Layout,
     pub dtype: Dtype,
     /// The caller's layout, when it differs from `layout`.
-    transposed_from: Option<Layout>,
+    pub(crate) transposed_from: Option<Layout>,
 }
 
 impl Problem {
@@ -182,44 +182,6 @@ impl Problem {
     }
 }
 
-impl Problem {
-    /// Directional derivative by forward-mode automatic differentiation of the generic
-    /// evaluator: for every loss entry, its value and its derivative along `direction` (a
-    /// tensor of the prediction's shape, in the caller's layout). Independent of the
-    /// closed-form gradient, which it witnesses: it must equal `⟨grad, direction⟩`.
-    pub fn jvp(&self, direction: &Tensor) -> Result<Vec<(f64, f64)>, UflError> {
-        if direction.shape != self.pred.shape {
-            return Err(UflError::ShapeMismatch {
-                pred: self.pred.shape.clone(),
-                target: direction.shape.clone(),
-            });
-        }
-        direction.check("direction", Dtype::F64)?;
-        let prepared = self.prepare()?;
-        let dir = match prepared.transposed_from {
-            None => direction.clone(),
-            Some(Layout::ChannelsFirst) => direction.channels_first_to_last(),
-            Some(Layout::ChannelsLast) => direction.channels_last_to_first(),
-        };
-        let hyper = prepared.hyper.cast::<crate::Dual>();
-        let pred: Vec<crate::Dual> = prepared
-            .pred
-            .data
-            .iter()
-            .zip(&dir.data)
-            .map(|(&p, &v)| crate::Dual::new(p, v))
-            .collect();
-        let target: Vec<crate::Dual> = prepared
-            .target
-            .data
-            .iter()
-            .map(|&t| crate::Dual::cst(t))
-            .collect();
-        let out = prepared.run(&hyper, &pred, &target, false)?;
-        Ok(out.loss.iter().map(|d| (d.x, d.dx)).collect())
-    }
-}
-
 impl Prepared {
     /// Runs the convention's evaluator on arrays in the native layout.
     pub fn run<T: Real>(
@@ -241,6 +203,34 @@ impl Prepared {
             Convention::Original => original::evaluate(hyper, &inputs, want_grad),
             Convention::Paper => paper::evaluate(hyper, &inputs, want_grad),
             Convention::Monai => monai::evaluate(hyper, &inputs, want_grad),
+        }
+    }
+
+    /// Moves an array of the prediction's shape from the caller's layout to the native one.
+    pub fn to_native<T: Copy>(&self, data: &[T]) -> Vec<T> {
+        match self.transposed_from {
+            None => data.to_vec(),
+            Some(from) => permute_like(data, self.caller_shape().as_slice(), from),
+        }
+    }
+
+    /// The prediction's shape in the caller's layout.
+    fn caller_shape(&self) -> Vec<usize> {
+        let s = &self.pred.shape;
+        match self.transposed_from {
+            Some(Layout::ChannelsFirst) if s.len() >= 3 => {
+                let r = s.len();
+                let mut c = vec![s[0], s[r - 1]];
+                c.extend_from_slice(&s[1..r - 1]);
+                c
+            }
+            Some(Layout::ChannelsLast) if s.len() >= 3 => {
+                let mut c = vec![s[0]];
+                c.extend_from_slice(&s[2..]);
+                c.push(s[1]);
+                c
+            }
+            _ => s.clone(),
         }
     }
 

@@ -31,8 +31,10 @@
 //! ```
 
 pub mod bound;
+pub mod derivatives;
 pub mod error;
 pub mod eval;
+pub mod fd;
 pub mod fixtures;
 pub mod io;
 pub mod monai;

@@ -63,6 +63,13 @@ enum Command {
         /// Write the gradient to this file (.npy, or JSON otherwise).
         #[arg(long)]
         grad_out: Option<PathBuf>,
+        /// Also print the derivative along this direction (an array of the prediction's shape),
+        /// by forward-mode automatic differentiation.
+        #[arg(long)]
+        jvp: Option<PathBuf>,
+        /// Also print the derivative with respect to every real-valued hyper-parameter.
+        #[arg(long)]
+        param_grad: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -94,18 +101,22 @@ fn main() -> ExitCode {
             dtype,
             params,
             grad_out,
+            jvp,
+            param_grad,
             json,
-        } => eval(
-            &function,
-            &convention,
-            &pred,
-            &target,
-            layout.as_deref(),
-            dtype.as_deref(),
-            &params,
-            grad_out.as_deref(),
+        } => eval(EvalArgs {
+            function,
+            convention,
+            pred,
+            target,
+            layout,
+            dtype,
+            params,
+            grad_out,
+            jvp,
+            param_grad,
             json,
-        ),
+        }),
         Command::VerifyFixtures {
             paths,
             deviations,
@@ -193,18 +204,32 @@ fn list(json: bool) -> Result<ExitCode, UflError> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn eval(
-    function: &str,
-    convention: &str,
-    pred_path: &std::path::Path,
-    target_path: &std::path::Path,
-    layout: Option<&str>,
-    dtype: Option<&str>,
-    raw_params: &[String],
-    grad_out: Option<&std::path::Path>,
+/// The arguments of `eval`.
+struct EvalArgs {
+    function: String,
+    convention: String,
+    pred: PathBuf,
+    target: PathBuf,
+    layout: Option<String>,
+    dtype: Option<String>,
+    params: Vec<String>,
+    grad_out: Option<PathBuf>,
+    jvp: Option<PathBuf>,
+    param_grad: bool,
     json: bool,
-) -> Result<ExitCode, UflError> {
+}
+
+fn eval(args: EvalArgs) -> Result<ExitCode, UflError> {
+    let options = &args;
+    let (function, convention, layout, dtype) = (
+        &args.function,
+        &args.convention,
+        args.layout.as_deref(),
+        args.dtype.as_deref(),
+    );
+    let (pred_path, target_path, raw_params) = (&args.pred, &args.target, &args.params);
+    let grad_out = args.grad_out.as_deref();
+    let json = args.json;
     let convention: Convention = convention.parse()?;
     let layout = match (layout, ufl_oracle::eval::native_layout(convention)) {
         (Some(l), _) => Layout::parse(l)?,
@@ -249,6 +274,24 @@ fn eval(
     if let Some(path) = grad_out {
         write_array(path, &problem.pred.shape, &answer.grad)?;
     }
+    let jvp = match &options.jvp {
+        Some(path) => {
+            let (direction, _) = read_array(path, "direction")?;
+            Some(
+                problem
+                    .jvp(&direction)?
+                    .iter()
+                    .map(|d| d.derivative)
+                    .sum::<f64>(),
+            )
+        }
+        None => None,
+    };
+    let param_grad = if options.param_grad {
+        problem.param_derivatives()?
+    } else {
+        Vec::new()
+    };
     if json {
         let params: serde_json::Map<String, serde_json::Value> = resolved
             .describe()
@@ -272,6 +315,8 @@ fn eval(
             "function": problem.function.name(), "convention": convention.name(), "layout": layout.name(),
             "dtype": dtype.name(), "params": params, "loss": loss, "loss_shape": answer.loss_shape,
             "grad_out": grad_out.map(|p| p.display().to_string()),
+            "jvp": jvp.map(json_number),
+            "param_grad": param_grad.iter().map(|d| (d.name.to_string(), json_number(d.derivative))).collect::<serde_json::Map<_, _>>(),
         });
         println!("{out}");
     } else {
@@ -292,6 +337,15 @@ fn eval(
         );
         if let Some(p) = grad_out {
             println!("gradient written to {}", p.display());
+        }
+        if let Some(j) = jvp {
+            println!("jvp (forward mode, along the given direction) = {j:e}");
+        }
+        for d in &param_grad {
+            println!(
+                "d loss / d {} (at {}) = {:e}",
+                d.name, d.value, d.derivative
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -120,6 +120,14 @@ impl<T: Real> Hyper<T> {
             .ok_or_else(|| internal(name))
     }
 
+    /// A parameter's resolved value, if the function has it.
+    pub fn value(&self, name: &str) -> Option<Hp<T>> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
     /// A real parameter.
     pub fn real(&self, name: &str) -> Result<T, UflError> {
         match self.get(name)? {

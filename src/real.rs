@@ -8,7 +8,9 @@
 //!   second-order term, so the sum is as good as exact for any input this crate accepts);
 //! - `f32`: a plain float32 implementation with sequential sums, i.e. what a straightforward
 //!   single-precision backend computes;
-//! - [`Dual`] (`autodiff::FT<f64>`): forward-mode automatic differentiation;
+//! - [`Dual`] (`autodiff::FT<f64>`): forward-mode automatic differentiation, and [`Dual32`]
+//!   over f32, which the autodiff crate gives no scalar-on-the-left operations (the evaluators
+//!   use none, and instantiating them for it proves so);
 //! - [`crate::bound::Bounded`]: a running first-order error bound for an implementation in a
 //!   lower precision (see `bound.rs`).
 //!
@@ -95,23 +97,39 @@ impl Real for f32 {
     }
 }
 
-impl Real for Dual {
-    fn pow_with(self, e: Self, rule: PowRule) -> Self {
-        let value = self.x.powf(e.x);
-        let d_base = if self.dx == 0.0 {
-            0.0
-        } else {
-            self.dx * rule.derivative(self.x, e.x)
-        };
-        // d(x^e)/de = x^e·ln x, taken as 0 where x = 0 (as TensorFlow does for x ≤ 0).
-        let d_exp = if e.dx == 0.0 || self.x <= 0.0 {
-            0.0
-        } else {
-            e.dx * value * self.x.ln()
-        };
-        Dual::new(value, d_base + d_exp)
-    }
+/// Forward-mode dual number over `f32` (the autodiff crate has no scalar-on-the-left
+/// operations for it: the evaluators never use them, and this type proves it by compiling).
+pub type Dual32 = FT<f32>;
+
+macro_rules! dual_real {
+    ($dual:ty, $v:ty) => {
+        impl Real for $dual {
+            fn pow_with(self, e: Self, rule: PowRule) -> Self {
+                let value = self.x.powf(e.x);
+                let zero: $v = 0.0;
+                // A base that does not move (dx = 0) contributes nothing, even where the slope
+                // e·x^(e-1) is infinite: forward mode then gives the true derivative of a
+                // function that is locally constant, where reverse mode (TensorFlow's, the
+                // closed form's) propagates ∞·0 = NaN.
+                let d_base = if self.dx == zero {
+                    zero
+                } else {
+                    self.dx * rule.derivative(self.x, e.x)
+                };
+                // d(x^e)/de = x^e·ln x, taken as 0 where x = 0 (as TensorFlow does for x ≤ 0).
+                let d_exp = if e.dx == zero || self.x <= zero {
+                    zero
+                } else {
+                    e.dx * value * self.x.ln()
+                };
+                <$dual>::new(value, d_base + d_exp)
+            }
+        }
+    };
 }
+
+dual_real!(Dual, f64);
+dual_real!(Dual32, f32);
 
 #[cfg(test)]
 mod tests {

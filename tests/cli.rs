@@ -268,3 +268,52 @@ fn eval_refuses_bad_input_with_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("--layout"), "{err}");
 }
+
+#[test]
+fn eval_gives_directional_and_parameter_derivatives() {
+    let dir = scratch("eval-derivatives");
+    let pred = dir.join("pred.json");
+    let target = dir.join("target.json");
+    let direction = dir.join("v.json");
+    std::fs::write(
+        &pred,
+        "[[[[0.875, 0.125], [0.25, 0.75]], [[0.625, 0.375], [0.3125, 0.6875]]]]",
+    )
+    .unwrap();
+    std::fs::write(&target, "[[[[1, 0], [0, 1]], [[1, 0], [0, 1]]]]").unwrap();
+    std::fs::write(&direction, "[[[[0, 0], [0, 1]], [[0, 0], [0, 0]]]]").unwrap();
+    let grad = dir.join("g.json");
+    let (code, out, err) = run(bin()
+        .args([
+            "eval",
+            "-f",
+            "sym_unified_focal_loss",
+            "--json",
+            "--param-grad",
+        ])
+        .arg("--pred")
+        .arg(&pred)
+        .arg("--target")
+        .arg(&target)
+        .arg("--jvp")
+        .arg(&direction)
+        .arg("--grad-out")
+        .arg(&grad));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let (g, _) = ufl_oracle::io::read_array(&grad, "g").unwrap();
+    // The direction picks entry 3: the forward-mode JVP is the closed-form gradient's entry.
+    let jvp = v["jvp"].as_f64().unwrap();
+    assert!(
+        (jvp - g.data[3]).abs() <= 1e-14 * g.data[3].abs(),
+        "{jvp} vs {}",
+        g.data[3]
+    );
+    for name in ["weight", "delta", "gamma"] {
+        assert!(
+            v["param_grad"][name].as_f64().is_some_and(f64::is_finite),
+            "{name}: {}",
+            v["param_grad"]
+        );
+    }
+}

@@ -37,9 +37,9 @@ fn closed_form_gradient_equals_forward_mode_derivative() {
             .zip(&v.data)
             .map(|(g, d)| (g * d).abs())
             .sum();
-        let total_derivative: f64 = jvp.iter().map(|(_, d)| d).sum();
+        let total_derivative: f64 = jvp.iter().map(|d| d.derivative).sum();
         let value_sum: f64 = answer.loss.iter().sum();
-        let jvp_value: f64 = jvp.iter().map(|(x, _)| x).sum();
+        let jvp_value: f64 = jvp.iter().map(|d| d.value).sum();
         assert!(
             (value_sum - jvp_value).abs() <= 1e-13 * value_sum.abs().max(1e-300),
             "{name}: value {value_sum} vs dual {jvp_value}"
@@ -357,6 +357,73 @@ fn evaluators_run_in_every_number_type() {
         assert!(
             (d - x).abs() <= 1e-13 * x.abs().max(1e-300),
             "{name}: dual {d} vs {x}"
+        );
+    }
+}
+
+#[test]
+fn forward_mode_is_correct_under_the_dual_types_pitfalls() {
+    // focal_tversky_loss with δ = 1 on a class absent from the target: TI = k/k = 1 whatever the
+    // prediction, so 1 - TI = 0 and (1 - TI)^γ sits at a zero base with an infinite slope.
+    let shape = vec![1, 2, 2, 2];
+    let pred = Tensor::new(
+        "p",
+        shape.clone(),
+        vec![0.625, 0.375, 0.75, 0.25, 0.5, 0.5, 0.875, 0.125],
+    )
+    .unwrap();
+    let target = Tensor::new("t", shape, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]).unwrap();
+    let problem = Problem {
+        function: FunctionId::FocalTverskyLoss,
+        convention: "original".parse().unwrap(),
+        params: params(&[("delta", num(1.0)), ("gamma", num(0.75))]),
+        pred,
+        target,
+        layout: Layout::ChannelsLast,
+        dtype: Dtype::F64,
+    };
+    let closed = problem.evaluate().unwrap().grad;
+    let forward = problem.forward_mode_gradient().unwrap();
+    for i in 0..closed.len() {
+        if i % 2 == 1 {
+            // TensorFlow's reverse mode gives ∞·0 = NaN on the absent class; forward mode the
+            // true derivative of a term that does not depend on these entries, 0.
+            assert!(closed[i].is_nan(), "closed form entry {i}: {}", closed[i]);
+            assert_eq!(forward[i], 0.0, "forward mode entry {i}");
+        } else {
+            assert!(
+                (closed[i] - forward[i]).abs() <= 1e-15 * closed[i].abs(),
+                "entry {i}: {} vs {}",
+                closed[i],
+                forward[i]
+            );
+        }
+    }
+    // d/dγ of 0^γ is 0 (TensorFlow's convention for a base ≤ 0); the autodiff crate's own powf
+    // gives 0·ln 0 = NaN there.
+    let dgamma = problem
+        .param_derivatives()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "gamma")
+        .unwrap()
+        .derivative;
+    let fd = ufl_oracle::fd::param_derivative(&problem, "gamma")
+        .unwrap()
+        .unwrap();
+    assert!(
+        dgamma.is_finite() && fd.agrees(dgamma, 4.0),
+        "d/dγ {dgamma} vs finite differences {fd:?}"
+    );
+    // The same evaluators run on duals over f32, which have no scalar-on-the-left operations.
+    for (name, problem) in sample_problems().into_iter().take(12) {
+        let d32 = problem
+            .evaluate_in::<ufl_oracle::real::Dual32>(false)
+            .unwrap();
+        let x = problem.evaluate().unwrap().loss[0];
+        assert!(
+            (d32.loss[0].x as f64 - x).abs() <= 1e-4 * x.abs().max(1e-6),
+            "{name}"
         );
     }
 }

@@ -197,3 +197,275 @@ pub fn sample_problems() -> Vec<(String, Problem)> {
     }
     out
 }
+
+/// The raw draws a generated problem is built from; printed by proptest on failure, so a
+/// failing case can be rebuilt with [`build`].
+#[derive(Clone, Debug)]
+pub struct Draw {
+    pub function: usize,
+    pub convention: usize,
+    pub spatial: Vec<usize>,
+    pub classes: usize,
+    pub batch: usize,
+    pub channels_last: bool,
+    pub float32: bool,
+    pub logits: bool,
+    pub seed: u64,
+    pub scale: f64,
+    pub delta: f64,
+    pub gamma: f64,
+    pub weight: f64,
+    pub choice: usize,
+}
+
+/// Runs a property over `PROPTEST_CASES` generated draws (default `default_cases`), with the
+/// seed from `PROPTEST_RNG_SEED` or a fresh one, always printed. A failure is shrunk to a
+/// minimal draw, and the panic message says how to replay it.
+pub fn check<S, F>(name: &str, default_cases: u32, strategy: S, property: F)
+where
+    S: proptest::strategy::Strategy,
+    S::Value: std::fmt::Debug,
+    F: Fn(S::Value) -> Result<(), proptest::test_runner::TestCaseError>,
+{
+    use proptest::test_runner::{Config, RngSeed, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1);
+            t ^ (std::process::id() as u64).rotate_left(32)
+        });
+    println!("{name}: {cases} cases, seed {seed} (replay: PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases})");
+    let config = Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    if let Err(e) = runner.run(&strategy, property) {
+        panic!("{name} failed: {e}\nreplay with PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}");
+    }
+}
+
+pub fn draws() -> impl proptest::strategy::Strategy<Value = Draw> {
+    use proptest::prelude::*;
+    (
+        (
+            0usize..12,
+            0usize..3,
+            proptest::collection::vec(1usize..5, 1..=3),
+            1usize..=5,
+            1usize..=2,
+        ),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+            0.3f64..3.0,
+        ),
+        (0.05f64..0.95, 0.0f64..0.95, 0.0f64..1.0, 0usize..1000),
+    )
+        .prop_map(
+            |(
+                (function, convention, spatial, classes, batch),
+                (channels_last, float32, logits, seed, scale),
+                (delta, gamma, weight, choice),
+            )| Draw {
+                function,
+                convention,
+                spatial,
+                classes,
+                batch,
+                channels_last,
+                float32,
+                logits,
+                seed,
+                scale,
+                delta,
+                gamma,
+                weight,
+                choice,
+            },
+        )
+}
+
+/// Builds a valid problem from a draw: the convention is one the function has, the shape one
+/// the convention accepts, the parameters drawn away from the defaults (δ, γ, λ anywhere in
+/// their ranges) and in range.
+pub fn build(d: &Draw) -> Problem {
+    use ufl_oracle::FUNCTIONS;
+    let spec = &FUNCTIONS[d.function];
+    let conventions: Vec<Convention> = spec.conventions().collect();
+    let convention = conventions[d.convention % conventions.len()];
+    let f = spec.id;
+    let mut spatial = d.spatial.clone();
+    let mut classes = d.classes.max(2);
+    let mut layout = if d.channels_last {
+        Layout::ChannelsLast
+    } else {
+        Layout::ChannelsFirst
+    };
+    let binary_parts = matches!(
+        f,
+        FunctionId::SymmetricFocalLoss
+            | FunctionId::AsymmetricFocalLoss
+            | FunctionId::SymUnifiedFocalLoss
+            | FunctionId::AsymUnifiedFocalLoss
+    );
+    let mut params = Params::new();
+    match convention {
+        Convention::Original => {
+            if spatial.len() == 1 {
+                spatial.push(1);
+            }
+            if spatial.len() == 3 && binary_parts {
+                spatial[2] = spatial[2].max(2); // the depth slice needs D ≥ 2
+            }
+            match f {
+                FunctionId::DiceLoss | FunctionId::TverskyLoss | FunctionId::DiceCoefficient => {
+                    params.insert("delta".into(), num(d.delta));
+                    params.insert(
+                        "smooth".into(),
+                        num(if d.choice % 2 == 0 { 1e-6 } else { 1.0 }),
+                    );
+                }
+                FunctionId::FocalTverskyLoss => {
+                    params.insert("delta".into(), num(d.delta));
+                    params.insert("gamma".into(), num(d.gamma * 2.0));
+                }
+                FunctionId::FocalLoss => {
+                    params.insert("gamma_f".into(), num(d.gamma * 3.0));
+                    let alpha = match d.choice % 3 {
+                        0 => ParamValue::Null,
+                        1 => num(0.25 + d.weight / 2.0),
+                        _ => ParamValue::List((0..classes).map(|c| 0.2 + 0.1 * c as f64).collect()),
+                    };
+                    params.insert("alpha".into(), alpha);
+                }
+                FunctionId::ComboLoss => {
+                    params.insert(
+                        "alpha".into(),
+                        if d.choice % 4 == 0 {
+                            ParamValue::Null
+                        } else {
+                            num(d.weight)
+                        },
+                    );
+                    let beta = if classes > 2 || d.choice % 3 == 0 {
+                        ParamValue::Null
+                    } else {
+                        num(d.delta)
+                    };
+                    params.insert("beta".into(), beta);
+                }
+                _ => {
+                    params.insert("delta".into(), num(d.delta));
+                    params.insert("gamma".into(), num(d.gamma));
+                    if binary_parts
+                        && matches!(
+                            f,
+                            FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss
+                        )
+                    {
+                        params.insert(
+                            "weight".into(),
+                            if d.choice % 5 == 0 {
+                                ParamValue::Null
+                            } else {
+                                num(d.weight)
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Convention::Paper => {
+            classes = d.classes; // 1 is a single channel
+            params.insert("delta".into(), num(d.delta));
+            params.insert("gamma".into(), num(d.gamma));
+            if matches!(
+                f,
+                FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss
+            ) {
+                params.insert("lambda".into(), num(d.weight));
+            }
+            if d.logits {
+                params.insert("input".into(), word("logits"));
+            }
+            let reductions = ["mean", "sum", "none", "none-per-class"];
+            params.insert("reduction".into(), word(reductions[d.choice % 4]));
+            if !matches!(
+                f,
+                FunctionId::SymmetricFocalLoss | FunctionId::AsymmetricFocalLoss
+            ) && (d.choice / 4) % 2 == 1
+            {
+                params.insert("region".into(), word("class-mean"));
+            }
+            let effective = classes.max(2);
+            if (d.choice / 8) % 3 == 1 && effective > 2 {
+                params.insert(
+                    "rare_classes".into(),
+                    ParamValue::List(vec![(effective - 1) as f64]),
+                );
+            }
+        }
+        Convention::Monai => {
+            layout = Layout::ChannelsFirst;
+            params.insert("delta".into(), num(d.delta));
+            params.insert("gamma".into(), num(d.gamma));
+            if f == FunctionId::AsymUnifiedFocalLoss {
+                if spatial.len() == 1 {
+                    spatial.push(2);
+                }
+                params.insert("weight".into(), num(d.weight));
+                if d.choice % 3 == 0 {
+                    classes = 1;
+                }
+            } else {
+                params.insert(
+                    "reduction".into(),
+                    word(["mean", "sum", "none"][d.choice % 3]),
+                );
+                if d.choice % 4 == 1 {
+                    params.insert("epsilon".into(), num(1e-5));
+                }
+            }
+        }
+    }
+    let dtype = if d.float32 { Dtype::F32 } else { Dtype::F64 };
+    let mut shape = vec![d.batch];
+    match layout {
+        Layout::ChannelsFirst => {
+            shape.push(classes);
+            shape.extend(&spatial);
+        }
+        Layout::ChannelsLast => {
+            shape.extend(&spatial);
+            shape.push(classes);
+        }
+    }
+    let (mut pred, target) = inputs(&shape, layout, dtype, d.scale, d.seed);
+    if convention == Convention::Paper && d.logits {
+        pred.data
+            .iter_mut()
+            .for_each(|p| *p = dtype.round(p.max(1e-30).ln() + 0.25));
+    }
+    Problem {
+        function: f,
+        convention,
+        params,
+        pred,
+        target,
+        layout,
+        dtype,
+    }
+}
