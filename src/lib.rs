@@ -45,6 +45,7 @@ pub mod real;
 pub mod registry;
 pub mod tensor;
 pub mod terms;
+pub mod tolerance;
 pub mod verify;
 
 pub use error::UflError;

@@ -5,13 +5,14 @@
 //! - **float64 cases**: loss entries to `1e-10·max|loss|`, gradient entries to
 //!   `1e-9·max|grad|` (the reference's own float64 rounding is ~1e-16; these leave room for its
 //!   different summation order and nothing else) — except where the float64 error bound of the
-//!   same expressions (`Bounded<53>`, times [`f64_safety`]) is larger: a cancellation in the
+//!   same expressions (`Bounded<53>`, times `tolerance::safety_factor`) is larger: a cancellation in the
 //!   reference's own float64 arithmetic (`1 - TI` with `TI` within 1e-7 of 1 loses 7 of its 16
 //!   digits) is not something any float64 implementation can match to 1e-10.
 //! - **float32 cases**: the reference computed in float32, the oracle in f64 on the same values.
 //!   Each output entry gets the first-order bound `e` of a float32 evaluation of the same
 //!   expressions (`bound.rs`: `u = 2⁻²⁴` per operation, sums bounded for any order), and passes
-//!   when `|reference - oracle| ≤ s·e`, with the safety factor `s` of [`f32_safety`]. An entry
+//!   when `|reference - oracle| ≤ s·e`, with the safety factor `s` of
+//!   `tolerance::safety_factor` (the tolerance model of `tolerance.rs`). An entry
 //!   whose bound reaches its own magnitude is *undetermined* in float32: if the reference
 //!   disagrees there (a NaN from `0·∞`, an infinite derivative), the case is an expected
 //!   deviation of kind [`DeviationKind::Float32Undetermined`], reported with its reason, never a
@@ -21,50 +22,16 @@
 //! exception (same type, identifying message). A case the oracle cannot evaluate for reasons of
 //! its own (an unknown parameter, a value outside [0, 1]) is *unusable*, not a pass.
 
-use crate::bound::{F32Bound, F64Bound};
 use crate::error::UflError;
 use crate::fixtures::{Expected, FixtureCase};
-use crate::registry::FunctionId;
 use crate::tensor::Dtype;
+use crate::tolerance::{compare, describe_bad, Declared, EntryTolerance, Precision, Tolerances};
 use std::collections::BTreeMap;
 
 /// Relative tolerance of float64 loss entries (relative to the largest |loss| entry).
 pub const F64_LOSS_RTOL: f64 = 1e-10;
 /// Relative tolerance of float64 gradient entries (relative to the largest |grad| entry).
 pub const F64_GRAD_RTOL: f64 = 1e-9;
-
-/// Safety factor on the float32 error bound, per function.
-///
-/// The bound is first order and follows the oracle's expression structure, which mirrors the
-/// reference's expression by expression; what it leaves out is (a) second-order terms, below
-/// `e²/|v|`, and (b) the few places where the reference's autodiff groups a product differently
-/// (`RealDiv`'s gradient `g·((-x/y)/y)` against the quotient rule), each at most a few `u|r|`.
-/// A factor of 2 covers both for every function: no function has a step whose conditioning the
-/// bound does not already carry.
-pub fn f32_safety(function: FunctionId) -> f64 {
-    match function {
-        // Region losses: sums of non-negative products, one quotient, one subtraction.
-        FunctionId::DiceLoss | FunctionId::TverskyLoss | FunctionId::DiceCoefficient => 2.0,
-        // A power of 1 - TI, or x·x^(-γ): the bound carries the power's conditioning.
-        FunctionId::FocalTverskyLoss
-        | FunctionId::SymmetricFocalTverskyLoss
-        | FunctionId::AsymmetricFocalTverskyLoss => 2.0,
-        // Element-wise (1-q)^γ·ln q and a mean: well conditioned on the clipped range.
-        FunctionId::FocalLoss
-        | FunctionId::SymmetricFocalLoss
-        | FunctionId::AsymmetricFocalLoss => 2.0,
-        // Sums of the above; Combo's CE - Dice can cancel, which the bound carries.
-        FunctionId::ComboLoss
-        | FunctionId::SymUnifiedFocalLoss
-        | FunctionId::AsymUnifiedFocalLoss => 2.0,
-    }
-}
-
-/// Safety factor on the float64 error bound, per function: as [`f32_safety`], for the same
-/// reasons (the bound model does not depend on the precision).
-pub fn f64_safety(function: FunctionId) -> f64 {
-    f32_safety(function)
-}
 
 /// Why a case may deviate from its reference without the oracle being wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,117 +87,25 @@ pub struct CaseReport {
     pub verdict: Verdict,
 }
 
-/// How one output entry compares.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum EntryCheck {
-    Ok(f64),
-    Undetermined,
-    Bad,
-}
-
-fn check_entry(reference: f64, got: f64, tol: f64, undetermined: bool) -> EntryCheck {
-    if reference.is_nan() || got.is_nan() {
-        return if reference.is_nan() && got.is_nan() {
-            EntryCheck::Ok(0.0)
-        } else if undetermined {
-            EntryCheck::Undetermined
-        } else {
-            EntryCheck::Bad
-        };
-    }
-    if reference == got {
-        return EntryCheck::Ok(0.0);
-    }
-    let diff = (reference - got).abs();
-    if diff <= tol {
-        EntryCheck::Ok(if tol > 0.0 { diff / tol } else { 0.0 })
-    } else if undetermined {
-        EntryCheck::Undetermined
-    } else {
-        EntryCheck::Bad
-    }
-}
-
-/// Per-entry tolerance and undetermined flag for every output of a case.
-struct Tolerances {
-    loss: Vec<(f64, bool)>,
-    grad: Vec<(f64, bool)>,
-}
-
 fn max_abs(xs: &[f64]) -> f64 {
-    xs.iter()
-        .filter(|x| x.is_finite())
-        .fold(0.0, |m, x| m.max(x.abs()))
+    xs.iter().filter(|x| x.is_finite()).fold(0.0, |m, x| m.max(x.abs()))
 }
 
-fn tolerances(
-    case: &FixtureCase,
-    loss: &[f64],
-    grad: Option<&[f64]>,
-) -> Result<Tolerances, UflError> {
+/// The fixture tolerances of a case (see the module documentation).
+fn fixture_tolerances(case: &FixtureCase, loss: &[f64], grad: Option<&[f64]>) -> Result<Tolerances, UflError> {
+    let problem = case.problem()?;
     match case.dtype {
         Dtype::F64 => {
             // The fixed tolerances, unless the float64 reference's own rounding can exceed them.
-            let s = f64_safety(case.function);
-            let bounded = case.problem()?.evaluate_in::<F64Bound>(grad.is_some())?;
-            let lt = F64_LOSS_RTOL * max_abs(loss);
-            let gt = F64_GRAD_RTOL * grad.map_or(0.0, max_abs);
-            let entry = |fixed: f64| move |b: &F64Bound| (fixed.max(s * b.e), false);
+            let bounded = problem.tolerances(Declared::uniform(Precision::F64))?;
+            let widen = |fixed: f64| move |t: &EntryTolerance| EntryTolerance { tol: fixed.max(t.tol), undetermined: false };
             Ok(Tolerances {
-                loss: bounded.loss.iter().map(entry(lt)).collect(),
-                grad: bounded
-                    .grad
-                    .as_deref()
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(entry(gt))
-                    .collect(),
+                loss: bounded.loss.iter().map(widen(F64_LOSS_RTOL * max_abs(loss))).collect(),
+                grad: bounded.grad.iter().map(widen(F64_GRAD_RTOL * grad.map_or(0.0, max_abs))).collect(),
             })
         }
-        Dtype::F32 => {
-            let s = f32_safety(case.function);
-            let bounded = case.problem()?.evaluate_in::<F32Bound>(grad.is_some())?;
-            let entry = |b: &F32Bound| (s * b.e, b.undetermined());
-            Ok(Tolerances {
-                loss: bounded.loss.iter().map(entry).collect(),
-                grad: bounded
-                    .grad
-                    .as_deref()
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(entry)
-                    .collect(),
-            })
-        }
+        Dtype::F32 => problem.tolerances(Declared::F32),
     }
-}
-
-/// Describes the first few bad entries of one output.
-fn describe(
-    name: &str,
-    reference: &[f64],
-    got: &[f64],
-    tol: &[(f64, bool)],
-    bad: &[usize],
-) -> String {
-    let mut s = format!(
-        "{name}: {} of {} entries differ",
-        bad.len(),
-        reference.len()
-    );
-    for &i in bad.iter().take(4) {
-        s.push_str(&format!(
-            "; [{i}] reference {:e} oracle {:e} |diff| {:.3e} > tol {:.3e}",
-            reference[i],
-            got[i],
-            (reference[i] - got[i]).abs(),
-            tol[i].0
-        ));
-    }
-    if bad.len() > 4 {
-        s.push_str(&format!("; {} more", bad.len() - 4));
-    }
-    s
 }
 
 /// Checks one case against the oracle.
@@ -297,32 +172,24 @@ fn verdict(case: &FixtureCase) -> Verdict {
                     ),
                 };
             }
-            let tol = match tolerances(case, loss, grad.as_deref()) {
+            let tol = match fixture_tolerances(case, loss, grad.as_deref()) {
                 Ok(t) => t,
                 Err(e) => return unusable(&e),
             };
             let mut used: f64 = 0.0;
             let mut undetermined = Vec::new();
             let mut problems = Vec::new();
-            let mut compare = |name: &str, reference: &[f64], got: &[f64], tol: &[(f64, bool)]| {
-                let mut bad = Vec::new();
-                for i in 0..reference.len() {
-                    match check_entry(reference[i], got[i], tol[i].0, tol[i].1) {
-                        EntryCheck::Ok(u) => used = used.max(u),
-                        EntryCheck::Undetermined => undetermined.push(format!(
-                            "{name}[{i}]: reference {:e}, oracle {:e}",
-                            reference[i], got[i]
-                        )),
-                        EntryCheck::Bad => bad.push(i),
-                    }
-                }
-                if !bad.is_empty() {
-                    problems.push(describe(name, reference, got, tol, &bad));
-                }
-            };
-            compare("loss", loss, &ev.loss, &tol.loss);
+            let mut outputs = vec![("loss", loss.as_slice(), ev.loss.as_slice(), tol.loss.as_slice())];
             if let Some(g) = grad {
-                compare("grad", g, &ev.grad, &tol.grad);
+                outputs.push(("grad", g.as_slice(), ev.grad.as_slice(), tol.grad.as_slice()));
+            }
+            for (name, reference, got, tol) in outputs {
+                let c = compare(reference, got, tol);
+                used = used.max(c.used);
+                undetermined.extend(c.undetermined.iter().map(|&i| format!("{name}[{i}]: reference {:e}, oracle {:e}", reference[i], got[i])));
+                if !c.bad.is_empty() {
+                    problems.push(describe_bad(name, reference, got, tol, &c.bad));
+                }
             }
             if !problems.is_empty() {
                 Verdict::Mismatch {

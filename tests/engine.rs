@@ -7,7 +7,7 @@ mod common;
 
 use common::{inputs, num, params, sample_problems, word, Rng};
 use ufl_oracle::bound::F32Bound;
-use ufl_oracle::verify::f32_safety;
+use ufl_oracle::tolerance::{safety_factor, Precision};
 use ufl_oracle::{Dtype, FunctionId, Layout, ParamValue, Problem, Tensor};
 
 fn direction(shape: &[usize], seed: u64) -> Tensor {
@@ -67,7 +67,7 @@ fn plain_float32_stays_within_its_error_bound() {
         let exact = p32.evaluate().unwrap();
         let plain = p32.evaluate_in::<f32>(true).unwrap();
         let bound = p32.evaluate_in::<F32Bound>(true).unwrap();
-        let s = f32_safety(problem.function);
+        let s = safety_factor(problem.function, Precision::F32);
         for (i, (&e, b)) in exact.loss.iter().zip(&bound.loss).enumerate() {
             let d = (e - plain.loss[i] as f64).abs();
             assert!(

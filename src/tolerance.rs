@@ -1,0 +1,285 @@
+//! The tolerance model: how far a correct implementation in a declared precision may be from
+//! the oracle, per case and per output entry.
+//!
+//! A backend declares the precision it computes in and the precision its inputs are stored in
+//! ([`Declared`]). For each case the oracle evaluates the same expressions in
+//! [`crate::bound::Bounded`] for the compute precision, with every input carrying its rounding
+//! to the input precision as an initial error. That gives, next to every loss and gradient
+//! entry, a first-order bound `e` built from the magnitudes summed, the number of terms, the
+//! unit roundoff and the conditioning of each step (a cancellation such as `1 - TI` near a
+//! perfect prediction, then a power of it, grows `e` accordingly). The tolerance is `s·e`, with
+//! the safety factor `s` of [`safety_factor`], one exhaustive match over (function, precision).
+//! An entry whose bound reaches its magnitude is *undetermined* in that precision: disagreement
+//! there is counted and reported, never silently passed and never a failure.
+
+use crate::bound::{round_to_bits, Bounded};
+use crate::error::UflError;
+use crate::eval::{Outcome, Problem};
+use crate::registry::FunctionId;
+use std::fmt;
+
+/// A binary floating-point format a backend computes or stores in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Precision {
+    F64,
+    F32,
+    F16,
+    BF16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 4] = [Precision::F64, Precision::F32, Precision::F16, Precision::BF16];
+
+    /// Significand bits, the implicit one included.
+    pub fn bits(self) -> u32 {
+        match self {
+            Precision::F64 => 53,
+            Precision::F32 => 24,
+            Precision::F16 => 11,
+            Precision::BF16 => 8,
+        }
+    }
+
+    /// Unit roundoff `2^-bits`.
+    pub fn unit_roundoff(self) -> f64 {
+        0.5f64.powi(self.bits() as i32)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "float64",
+            Precision::F32 => "float32",
+            Precision::F16 => "float16",
+            Precision::BF16 => "bfloat16",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UflError> {
+        match s {
+            "float64" | "f64" | "double" => Ok(Precision::F64),
+            "float32" | "f32" | "float" | "single" => Ok(Precision::F32),
+            "float16" | "f16" | "half" => Ok(Precision::F16),
+            "bfloat16" | "bf16" => Ok(Precision::BF16),
+            _ => Err(UflError::InvalidParameter {
+                name: "precision".into(),
+                value: s.into(),
+                reason: "expected float64, float32, float16 or bfloat16".into(),
+            }),
+        }
+    }
+
+    /// Rounds a value to this format (range not modelled).
+    pub fn round(self, x: f64) -> f64 {
+        round_to_bits(x, self.bits())
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a backend says of its arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Declared {
+    /// The precision its arithmetic (and accumulation) is done in.
+    pub compute: Precision,
+    /// The precision it stores its inputs in (inputs are rounded to it before computing).
+    pub inputs: Precision,
+}
+
+impl Declared {
+    /// Inputs and arithmetic in one precision.
+    pub fn uniform(p: Precision) -> Self {
+        Declared { compute: p, inputs: p }
+    }
+
+    pub const F32: Declared = Declared { compute: Precision::F32, inputs: Precision::F32 };
+}
+
+impl fmt::Display for Declared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.compute == self.inputs {
+            write!(f, "{}", self.compute)
+        } else {
+            write!(f, "{} inputs, {} arithmetic", self.inputs, self.compute)
+        }
+    }
+}
+
+/// The safety factor on the first-order bound, per (function, precision).
+///
+/// The bound follows the oracle's expressions, which mirror the references' expression by
+/// expression, and sums are bounded for any order. What it leaves out: second-order terms
+/// (below `e²/|v|` relative), and regroupings a correct implementation may make (the quotient
+/// rule against TensorFlow's `g·((-x/y)/y)`, `FN = Σy - TP` against `Σ y·(1-q)`), each a few
+/// `u|r|` or a reshuffle of terms the bound already counts. A factor of 2 covers both in f64 and
+/// f32. In f16 and bf16 the relative errors of single steps reach 1e-3 to 1e-2, where the
+/// second-order terms are no longer negligible beside the first: a factor of 4 there.
+pub fn safety_factor(function: FunctionId, precision: Precision) -> f64 {
+    use FunctionId::*;
+    use Precision::*;
+    match (function, precision) {
+        // Region losses: sums of non-negative products, one quotient, one subtraction.
+        (DiceLoss | TverskyLoss | DiceCoefficient, F64 | F32) => 2.0,
+        (DiceLoss | TverskyLoss | DiceCoefficient, F16 | BF16) => 4.0,
+        // A power of 1 - TI, or x·x^(-γ): the bound carries the power's conditioning.
+        (FocalTverskyLoss | SymmetricFocalTverskyLoss | AsymmetricFocalTverskyLoss, F64 | F32) => 2.0,
+        (FocalTverskyLoss | SymmetricFocalTverskyLoss | AsymmetricFocalTverskyLoss, F16 | BF16) => 4.0,
+        // Element-wise (1-q)^γ·ln q and a mean: well conditioned on the clipped range.
+        (FocalLoss | SymmetricFocalLoss | AsymmetricFocalLoss, F64 | F32) => 2.0,
+        (FocalLoss | SymmetricFocalLoss | AsymmetricFocalLoss, F16 | BF16) => 4.0,
+        // Sums of the above; Combo's CE - Dice can cancel, which the bound carries.
+        (ComboLoss | SymUnifiedFocalLoss | AsymUnifiedFocalLoss, F64 | F32) => 2.0,
+        (ComboLoss | SymUnifiedFocalLoss | AsymUnifiedFocalLoss, F16 | BF16) => 4.0,
+    }
+}
+
+/// The tolerance of one output entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntryTolerance {
+    /// `s·e`.
+    pub tol: f64,
+    /// The declared precision cannot determine this entry.
+    pub undetermined: bool,
+}
+
+/// Per-entry tolerances of one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tolerances {
+    pub loss: Vec<EntryTolerance>,
+    pub grad: Vec<EntryTolerance>,
+}
+
+impl Problem {
+    /// Evaluates in `Bounded<P>` with every input carrying its rounding to `input_bits`.
+    pub fn evaluate_bounded<const P: u32>(&self, input_bits: u32, want_grad: bool) -> Result<Outcome<Bounded<P>>, UflError> {
+        let prepared = self.prepare()?;
+        let hyper = prepared.hyper.cast::<Bounded<P>>();
+        let lift = |x: f64| Bounded::<P> { v: x, e: (x - round_to_bits(x, input_bits)).abs(), lost: false };
+        let pred: Vec<Bounded<P>> = prepared.pred.data.iter().map(|&x| lift(x)).collect();
+        let target: Vec<Bounded<P>> = prepared.target.data.iter().map(|&x| lift(x)).collect();
+        let out = prepared.run(&hyper, &pred, &target, want_grad)?;
+        let grad = out.grad.map(|g| prepared.grad_to_caller(g));
+        Ok(Outcome { loss: out.loss, loss_shape: out.loss_shape, grad })
+    }
+
+    /// The tolerances a backend declaring `declared` gets on this problem.
+    pub fn tolerances(&self, declared: Declared) -> Result<Tolerances, UflError> {
+        let s = safety_factor(self.function, declared.compute);
+        let bits = declared.inputs.bits();
+        fn entries<const P: u32>(out: Outcome<Bounded<P>>, s: f64) -> Tolerances {
+            let e = |b: &Bounded<P>| EntryTolerance { tol: s * b.e, undetermined: b.undetermined() };
+            Tolerances { loss: out.loss.iter().map(e).collect(), grad: out.grad.as_deref().unwrap_or(&[]).iter().map(e).collect() }
+        }
+        Ok(match declared.compute {
+            Precision::F64 => entries(self.evaluate_bounded::<53>(bits, true)?, s),
+            Precision::F32 => entries(self.evaluate_bounded::<24>(bits, true)?, s),
+            Precision::F16 => entries(self.evaluate_bounded::<11>(bits, true)?, s),
+            Precision::BF16 => entries(self.evaluate_bounded::<8>(bits, true)?, s),
+        })
+    }
+}
+
+/// How one entry compares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EntryCheck {
+    /// Within tolerance; the fraction of the tolerance used.
+    Ok(f64),
+    /// Outside tolerance, but the declared precision cannot determine the entry.
+    Undetermined,
+    Bad,
+}
+
+/// Compares one entry: NaN matches NaN; equal values (infinities included) match.
+pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
+    if expected.is_nan() || got.is_nan() {
+        return if expected.is_nan() && got.is_nan() {
+            EntryCheck::Ok(0.0)
+        } else if tol.undetermined {
+            EntryCheck::Undetermined
+        } else {
+            EntryCheck::Bad
+        };
+    }
+    if expected == got {
+        return EntryCheck::Ok(0.0);
+    }
+    let diff = (expected - got).abs();
+    if diff <= tol.tol {
+        EntryCheck::Ok(if tol.tol > 0.0 { diff / tol.tol } else { 0.0 })
+    } else if tol.undetermined {
+        EntryCheck::Undetermined
+    } else {
+        EntryCheck::Bad
+    }
+}
+
+/// The outcome of comparing one output array.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Comparison {
+    /// Largest fraction of a tolerance used by a passing entry.
+    pub used: f64,
+    /// Entries outside tolerance that the precision cannot determine.
+    pub undetermined: Vec<usize>,
+    /// Entries outside tolerance.
+    pub bad: Vec<usize>,
+}
+
+/// Compares `got` against `expected` entry by entry.
+pub fn compare(expected: &[f64], got: &[f64], tol: &[EntryTolerance]) -> Comparison {
+    let mut c = Comparison::default();
+    for i in 0..expected.len() {
+        match check_entry(expected[i], got[i], tol[i]) {
+            EntryCheck::Ok(u) => c.used = c.used.max(u),
+            EntryCheck::Undetermined => c.undetermined.push(i),
+            EntryCheck::Bad => c.bad.push(i),
+        }
+    }
+    c
+}
+
+/// Describes the first few bad entries of an output, each with its bound, then "N more".
+pub fn describe_bad(name: &str, expected: &[f64], got: &[f64], tol: &[EntryTolerance], bad: &[usize]) -> String {
+    let mut s = format!("{name}: {} of {} entries outside tolerance", bad.len(), expected.len());
+    for &i in bad.iter().take(4) {
+        s.push_str(&format!(
+            "\n    [{i}] expected {:e} ({:#018x}) got {:e} ({:#018x}) |diff| {:.3e} > bound {:.3e}",
+            expected[i],
+            expected[i].to_bits(),
+            got[i],
+            got[i].to_bits(),
+            (expected[i] - got[i]).abs(),
+            tol[i].tol
+        ));
+    }
+    if bad.len() > 4 {
+        s.push_str(&format!("\n    ... {} more", bad.len() - 4));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_roundoffs() {
+        assert_eq!(Precision::F32.unit_roundoff(), f32::EPSILON as f64 / 2.0);
+        assert_eq!(Precision::F64.unit_roundoff(), f64::EPSILON / 2.0);
+        assert_eq!(Precision::F16.unit_roundoff(), 2f64.powi(-11));
+        assert_eq!(Precision::BF16.round(1.0 + 1.0 / 512.0), 1.0);
+    }
+
+    #[test]
+    fn entry_checks() {
+        let t = EntryTolerance { tol: 1e-6, undetermined: false };
+        assert_eq!(check_entry(1.0, 1.0 + 5e-7, t), EntryCheck::Ok(0.5000000000143778));
+        assert_eq!(check_entry(1.0, 1.0 + 2e-6, t), EntryCheck::Bad);
+        assert_eq!(check_entry(f64::NAN, f64::NAN, t), EntryCheck::Ok(0.0));
+        assert_eq!(check_entry(f64::NAN, 1.0, t), EntryCheck::Bad);
+        let u = EntryTolerance { undetermined: true, ..t };
+        assert_eq!(check_entry(f64::NAN, 1.0, u), EntryCheck::Undetermined);
+    }
+}
