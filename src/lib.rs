@@ -31,6 +31,7 @@
 //! ```
 
 pub mod bound;
+pub mod cases;
 pub mod derivatives;
 pub mod error;
 pub mod eval;
@@ -43,6 +44,8 @@ pub mod paper;
 pub mod params;
 pub mod real;
 pub mod registry;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod tensor;
 pub mod terms;
 pub mod tolerance;

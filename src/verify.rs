@@ -88,20 +88,39 @@ pub struct CaseReport {
 }
 
 fn max_abs(xs: &[f64]) -> f64 {
-    xs.iter().filter(|x| x.is_finite()).fold(0.0, |m, x| m.max(x.abs()))
+    xs.iter()
+        .filter(|x| x.is_finite())
+        .fold(0.0, |m, x| m.max(x.abs()))
 }
 
 /// The fixture tolerances of a case (see the module documentation).
-fn fixture_tolerances(case: &FixtureCase, loss: &[f64], grad: Option<&[f64]>) -> Result<Tolerances, UflError> {
+fn fixture_tolerances(
+    case: &FixtureCase,
+    loss: &[f64],
+    grad: Option<&[f64]>,
+) -> Result<Tolerances, UflError> {
     let problem = case.problem()?;
     match case.dtype {
         Dtype::F64 => {
             // The fixed tolerances, unless the float64 reference's own rounding can exceed them.
             let bounded = problem.tolerances(Declared::uniform(Precision::F64))?;
-            let widen = |fixed: f64| move |t: &EntryTolerance| EntryTolerance { tol: fixed.max(t.tol), undetermined: false };
+            let widen = |fixed: f64| {
+                move |t: &EntryTolerance| EntryTolerance {
+                    tol: fixed.max(t.tol),
+                    undetermined: false,
+                }
+            };
             Ok(Tolerances {
-                loss: bounded.loss.iter().map(widen(F64_LOSS_RTOL * max_abs(loss))).collect(),
-                grad: bounded.grad.iter().map(widen(F64_GRAD_RTOL * grad.map_or(0.0, max_abs))).collect(),
+                loss: bounded
+                    .loss
+                    .iter()
+                    .map(widen(F64_LOSS_RTOL * max_abs(loss)))
+                    .collect(),
+                grad: bounded
+                    .grad
+                    .iter()
+                    .map(widen(F64_GRAD_RTOL * grad.map_or(0.0, max_abs)))
+                    .collect(),
             })
         }
         Dtype::F32 => problem.tolerances(Declared::F32),
@@ -179,14 +198,29 @@ fn verdict(case: &FixtureCase) -> Verdict {
             let mut used: f64 = 0.0;
             let mut undetermined = Vec::new();
             let mut problems = Vec::new();
-            let mut outputs = vec![("loss", loss.as_slice(), ev.loss.as_slice(), tol.loss.as_slice())];
+            let mut outputs = vec![(
+                "loss",
+                loss.as_slice(),
+                ev.loss.as_slice(),
+                tol.loss.as_slice(),
+            )];
             if let Some(g) = grad {
-                outputs.push(("grad", g.as_slice(), ev.grad.as_slice(), tol.grad.as_slice()));
+                outputs.push((
+                    "grad",
+                    g.as_slice(),
+                    ev.grad.as_slice(),
+                    tol.grad.as_slice(),
+                ));
             }
             for (name, reference, got, tol) in outputs {
                 let c = compare(reference, got, tol);
                 used = used.max(c.used);
-                undetermined.extend(c.undetermined.iter().map(|&i| format!("{name}[{i}]: reference {:e}, oracle {:e}", reference[i], got[i])));
+                undetermined.extend(c.undetermined.iter().map(|&i| {
+                    format!(
+                        "{name}[{i}]: reference {:e}, oracle {:e}",
+                        reference[i], got[i]
+                    )
+                }));
                 if !c.bad.is_empty() {
                     problems.push(describe_bad(name, reference, got, tol, &c.bad));
                 }
