@@ -14,7 +14,8 @@
 //! | `a ± b` | `ea + eb` | `u·|r|` |
 //! | `a · b` | `|a|·eb + |b|·ea + ea·eb` | `u·|r|` |
 //! | `a / b` | `(ea + |r|·eb) / |b|` | `u·|r|` |
-//! | `f(a)` for `ln`, `exp`, `powf`, … | `|f'(a)|·ea` | `2u·|r|` (libm is within 1 ulp) |
+//! | `f(a)` for `ln`, `exp`, … | `|f'(a)|·ea` | `2u·|r|` (libm is within 1 ulp) |
+//! | `a^n` (non-integer `n`) | `|n·a^(n-1)|·ea` | `(2 + |n·ln a|)·u·|r|` (a library pow, or `exp(n·ln a)`) |
 //! | a constant `c` given in f64 | `|c - round_P(c)|` | — |
 //! | a sum of `n` terms (any order) | `Σ e_i` | `min(n-1, λ√(n-1))·u·Σ|x_i|` |
 //!
@@ -363,8 +364,15 @@ impl<const P: u32> Float for Bounded<P> {
         } else {
             (v * self.v.abs().ln()).abs() * n.e
         };
+        // A power evaluated as exp(n·ln x) rounds ln x (absolute error u·|ln x|), which n·ln x
+        // carries into the result relatively: u·|n·ln x|·|r| beyond the 2u|r| of a direct pow.
+        let via_logarithm = if integer_exponent {
+            0.0
+        } else {
+            Self::U * v.abs() * (n.v * self.v.abs().ln()).abs()
+        };
         Self {
-            e: base.e + from_exponent,
+            e: base.e + from_exponent + via_logarithm,
             lost: base.lost || n.lost,
             ..base
         }
@@ -481,6 +489,30 @@ impl<const P: u32> Float for Bounded<P> {
 }
 
 impl<const P: u32> Real for Bounded<P> {
+    fn tracks_error() -> bool {
+        true
+    }
+
+    fn widen(self, alternative: Self) -> Self {
+        Self {
+            e: self.e.max(alternative.e + (alternative.v - self.v).abs()),
+            ..self
+        }
+    }
+
+    fn straddles(self, bound: Self) -> bool {
+        let margin = self.e + bound.e;
+        margin > 0.0 && (self.v - bound.v).abs() <= margin
+    }
+
+    fn undetermined_gate() -> Self {
+        Self {
+            v: 1.0,
+            e: 0.0,
+            lost: true,
+        }
+    }
+
     fn sum_terms<I: IntoIterator<Item = Self>>(terms: I) -> Self {
         let mut values = Vec::new();
         let mut propagated = 0.0;

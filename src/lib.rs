@@ -33,10 +33,12 @@
 pub mod bound;
 pub mod cases;
 pub mod derivatives;
+pub mod diagnose;
 pub mod error;
 pub mod eval;
 pub mod fd;
 pub mod fixtures;
+pub mod harness;
 pub mod io;
 pub mod monai;
 pub mod original;

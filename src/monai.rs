@@ -21,7 +21,7 @@ use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
 use crate::tensor::{split_first, Dtype};
-use crate::terms::{focal, tversky, Clip, ClipGradient};
+use crate::terms::{add_gated, focal, tversky, Clip, ClipGradient};
 
 const RULE: PowRule = PowRule::Torch;
 
@@ -303,13 +303,11 @@ fn focal_part<T: Real>(
     };
     if let Some(g) = grad {
         for &(i, pass, d, m) in &derivs {
-            if pass {
-                let d = match (mask_total, m) {
-                    (Some(()), Some(m)) => d * m,
-                    _ => d,
-                };
-                g[i] = g[i] + scale * (g_entry * d);
-            }
+            let d = match (mask_total, m) {
+                (Some(()), Some(m)) => d * m,
+                _ => d,
+            };
+            add_gated(&mut g[i], pass, scale * (g_entry * d));
         }
     }
     (loss, loss_shape)
@@ -375,9 +373,7 @@ fn tversky_part<T: Real>(
     }
     if let (Some(g), Some(dq)) = (grad, dq) {
         for i in 0..p.len() {
-            if pass[i] {
-                g[i] = g[i] + dq[i] * factor[i];
-            }
+            add_gated(&mut g[i], pass[i], dq[i] * factor[i]);
         }
     }
     match reduction {

@@ -22,7 +22,7 @@ use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
 use crate::tensor::{Dtype, Grid};
-use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient, Tversky};
+use crate::terms::{add_gated, focal, focal_value, tversky, Clip, ClipGradient, Tversky};
 
 const RULE: PowRule = PowRule::TensorFlow;
 
@@ -36,7 +36,7 @@ struct Ctx<'a, T> {
     shape: &'a [usize],
     grid: Grid,
     dtype: Dtype,
-    clipped: Option<(Vec<T>, Vec<bool>)>,
+    clipped: Option<(Vec<T>, Vec<T>)>,
 }
 
 impl<'a, T: Real> Ctx<'a, T> {
@@ -50,7 +50,7 @@ impl<'a, T: Real> Ctx<'a, T> {
     }
 
     /// The clipped prediction and where the clip passes the gradient (after [`Ctx::clip`]).
-    fn clipped(&self) -> (&[T], &[bool]) {
+    fn clipped(&self) -> (&[T], &[T]) {
         match &self.clipped {
             Some((q, pass)) => (q, pass),
             None => (&[], &[]),
@@ -181,7 +181,7 @@ enum RegionTerm<T> {
 /// functions that clip. Gradients are added times `scale`.
 fn region_mean<T: Real>(
     ctx: &Ctx<T>,
-    clipped: Option<(&[T], &[bool])>,
+    clipped: Option<(&[T], &[T])>,
     delta: T,
     smooth: T,
     term: RegionTerm<T>,
@@ -315,12 +315,8 @@ fn focal_part<T: Real>(
             let (fore, dfore) = focal(q[i1], y[i1], fore_gamma, RULE);
             sums.push((one - delta) * back + delta * fore);
             if let Some(g) = grad.as_deref_mut() {
-                if pass[i0] {
-                    g[i0] = g[i0] + g_pos * ((one - delta) * dback);
-                }
-                if pass[i1] {
-                    g[i1] = g[i1] + g_pos * (delta * dfore);
-                }
+                add_gated(&mut g[i0], pass[i0], g_pos * ((one - delta) * dback));
+                add_gated(&mut g[i1], pass[i1], g_pos * (delta * dfore));
             }
         }
     }
@@ -376,13 +372,11 @@ fn weighted_position_mean<T: Real>(
                     None => value,
                 });
                 if let Some(g) = grad.as_deref_mut() {
-                    if pass[i] {
-                        let d = match w {
-                            Some(w) => w * d,
-                            None => d,
-                        };
-                        g[i] = g[i] + g_pos * d;
-                    }
+                    let d = match w {
+                        Some(w) => w * d,
+                        None => d,
+                    };
+                    add_gated(&mut g[i], pass[i], g_pos * d);
                 }
             }
             sums.push(T::sum_terms(row));

@@ -24,7 +24,7 @@ use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
 use crate::tensor::Grid;
-use crate::terms::{focal, focal_value, tversky, Clip, ClipGradient};
+use crate::terms::{add_gated, focal, focal_value, tversky, Clip, ClipGradient};
 
 const RULE: PowRule = PowRule::TensorFlow;
 
@@ -155,9 +155,7 @@ pub(crate) fn evaluate<T: Real>(
                         Some(g) => {
                             let (v, d) = focal(q[i], y[i], factor_gamma, RULE);
                             terms.push(v);
-                            if pass[i] {
-                                g[i] = g[i] + g_elem * d;
-                            }
+                            add_gated(&mut g[i], pass[i], g_elem * d);
                         }
                         None => terms.push(focal_value(q[i], y[i], factor_gamma, RULE)),
                     }

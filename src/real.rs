@@ -62,6 +62,30 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         self.to_f64().unwrap_or(f64::NAN)
     }
 
+    /// True when this value's error bound lets it lie on either side of `bound` (only the
+    /// error-bound type has such a bound; exact types never straddle).
+    fn straddles(self, _bound: Self) -> bool {
+        false
+    }
+
+    /// Whether [`Real::widen`] does anything: evaluators compute the alternative groupings a
+    /// correct implementation may use only for types that track errors.
+    fn tracks_error() -> bool {
+        false
+    }
+
+    /// The value, with its error bound widened to cover `alternative`, the same quantity
+    /// computed with another grouping (for exact types: `self`).
+    fn widen(self, _alternative: Self) -> Self {
+        self
+    }
+
+    /// The gate of a clip decision the precision cannot determine: 1, marked undetermined (for
+    /// exact types, plain 1).
+    fn undetermined_gate() -> Self {
+        Self::one()
+    }
+
     /// `self^e` whose derivative (for types that carry one) follows `rule`, including at a zero
     /// base. For plain floats this is `powf`.
     fn pow_with(self, e: Self, _rule: PowRule) -> Self {

@@ -37,11 +37,17 @@ impl<T: Real> Clip<T> {
         }
     }
 
-    /// The clipped value and whether the gradient passes. Written with comparisons so that a
-    /// dual number keeps its derivative exactly where the gradient passes.
+    /// The clipped value and its gradient gate: 1 where the gradient passes, 0 where it does
+    /// not. Written with comparisons so that a dual number keeps its derivative exactly where
+    /// the gradient passes. For the error-bound type, a value whose bound straddles a clip bound
+    /// gets the undetermined gate (the decision can go either way in the modelled precision)
+    /// and keeps its own value and error.
     #[inline]
-    pub fn apply(&self, p: T) -> (T, bool) {
+    pub fn apply(&self, p: T) -> (T, T) {
         let (lo, hi) = (self.lo, self.hi);
+        if p.straddles(lo) || p.straddles(hi) {
+            return (p, T::undetermined_gate());
+        }
         let q = if p < lo {
             lo
         } else if p > hi {
@@ -55,12 +61,21 @@ impl<T: Real> Clip<T> {
         };
         // torch's clamp returns the input itself on a bound, with gradient 0 there.
         let q = if !pass && q == p { T::cst(p.val()) } else { q };
-        (q, pass)
+        (q, if pass { T::one() } else { T::zero() })
     }
 
-    /// Clips a whole array.
-    pub fn apply_all(&self, p: &[T]) -> (Vec<T>, Vec<bool>) {
+    /// Clips a whole array: values and gates.
+    pub fn apply_all(&self, p: &[T]) -> (Vec<T>, Vec<T>) {
         p.iter().map(|&x| self.apply(x)).unzip()
+    }
+}
+
+/// Adds `d` to `g` through a gate: nothing where the gate is 0 (a select: a NaN in `d` does not
+/// reach a clipped entry), `gate·d` elsewhere.
+#[inline]
+pub fn add_gated<T: Real>(g: &mut T, gate: T, d: T) {
+    if gate != T::zero() {
+        *g = *g + gate * d;
     }
 }
 
@@ -93,17 +108,29 @@ pub fn tversky<T: Real>(
 ) -> Tversky<T> {
     let one = T::one();
     let tp = T::sum_terms((0..count).map(|s| y[at(s)] * q[at(s)]));
-    let fn_ = T::sum_terms((0..count).map(|s| y[at(s)] * (one - q[at(s)])));
-    let fp = T::sum_terms((0..count).map(|s| (one - y[at(s)]) * q[at(s)]));
+    let mut fn_ = T::sum_terms((0..count).map(|s| y[at(s)] * (one - q[at(s)])));
+    let mut fp = T::sum_terms((0..count).map(|s| (one - y[at(s)]) * q[at(s)]));
+    if T::tracks_error() {
+        // Implementations also take FN = Σy - TP and FP = Σq - TP.
+        let sum_y = T::sum_terms((0..count).map(|s| y[at(s)]));
+        let sum_q = T::sum_terms((0..count).map(|s| q[at(s)]));
+        fn_ = fn_.widen(sum_y - tp);
+        fp = fp.widen(sum_q - tp);
+    }
     let num = tp + smooth;
     let den = tp + delta * fn_ + (one - delta) * fp + smooth;
+    let mut ti = num / den;
+    if T::tracks_error() {
+        // ... and TI as the complement of (δ·FN + (1-δ)·FP)/den, the direct form of 1 - TI.
+        ti = ti.widen(one - (delta * fn_ + (one - delta) * fp) / den);
+    }
     Tversky {
         tp,
         fn_,
         fp,
         num,
         den,
-        ti: num / den,
+        ti,
     }
 }
 
@@ -115,12 +142,12 @@ impl<T: Real> Tversky<T> {
         (g_num + g_den, delta * g_den, (T::one() - delta) * g_den)
     }
 
-    /// Adds `dL/dq` to `grad` for every position where `pass` admits it (`None`: everywhere).
+    /// Adds `dL/dq` to `grad` for every position through its gate (`None`: everywhere).
     #[allow(clippy::too_many_arguments)]
     pub fn add_gradient(
         &self,
         grad: &mut [T],
-        pass: Option<&[bool]>,
+        gate: Option<&[T]>,
         y: &[T],
         count: usize,
         at: impl Positions,
@@ -131,9 +158,12 @@ impl<T: Real> Tversky<T> {
         let one = T::one();
         for s in 0..count {
             let i = at(s);
-            if pass.is_none_or(|p| p[i]) {
-                grad[i] = grad[i] + (y[i] * g_tp - y[i] * g_fn + (one - y[i]) * g_fp);
+            let mut d = y[i] * g_tp - y[i] * g_fn + (one - y[i]) * g_fp;
+            if T::tracks_error() {
+                // ... or the simplified form g_TI·(y - (1-δ)·TI)/den.
+                d = d.widen(g_ti * ((y[i] - (one - delta) * self.ti) / self.den));
             }
+            add_gated(&mut grad[i], gate.map_or(one, |g| g[i]), d);
         }
     }
 }
@@ -188,11 +218,11 @@ mod tests {
             gradient: ClipGradient::Strict,
             ..tf_dual
         };
-        assert_eq!(tf.apply(0.1), (0.1, true));
-        assert_eq!(torch.apply(0.1), (0.1, false));
-        assert_eq!(tf.apply(0.05), (0.1, false));
-        assert_eq!(tf.apply(0.95), (0.9, false));
-        assert_eq!(torch.apply(0.5), (0.5, true));
+        assert_eq!(tf.apply(0.1), (0.1, 1.0));
+        assert_eq!(torch.apply(0.1), (0.1, 0.0));
+        assert_eq!(tf.apply(0.05), (0.1, 0.0));
+        assert_eq!(tf.apply(0.95), (0.9, 0.0));
+        assert_eq!(torch.apply(0.5), (0.5, 1.0));
         // A dual keeps its derivative exactly where the gradient passes.
         assert_eq!(tf_dual.apply(Dual::new(0.1, 1.0)).0.dx, 1.0);
         assert_eq!(torch_dual.apply(Dual::new(0.1, 1.0)).0.dx, 0.0);

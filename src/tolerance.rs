@@ -122,12 +122,15 @@ impl fmt::Display for Declared {
 /// The safety factor on the first-order bound, per (function, precision).
 ///
 /// The bound follows the oracle's expressions, which mirror the references' expression by
-/// expression, and sums are bounded for any order. What it leaves out: second-order terms
-/// (below `e²/|v|` relative), and regroupings a correct implementation may make (the quotient
-/// rule against TensorFlow's `g·((-x/y)/y)`, `FN = Σy - TP` against `Σ y·(1-q)`), each a few
-/// `u|r|` or a reshuffle of terms the bound already counts. A factor of 2 covers both in f64 and
-/// f32. In f16 and bf16 the relative errors of single steps reach 1e-3 to 1e-2, where the
-/// second-order terms are no longer negligible beside the first: a factor of 4 there.
+/// expression; sums are bounded for any order, and the regroupings real implementations make
+/// are admitted explicitly: `FN = Σy - TP` and `FP = Σq - TP` beside `Σ y·(1-q)` and
+/// `Σ (1-y)·q`, `TI` as the complement of `(δ·FN + (1-δ)·FP)/den`, and powers as
+/// `exp(n·ln x)` (each statistic's bound is the larger of its groupings'). What it leaves out:
+/// second-order terms (below `e²/|v|` relative), and regroupings of a few operations (the
+/// quotient rule against TensorFlow's `g·((-x/y)/y)`), each a few `u|r|`. A factor of 2 covers
+/// both in f64 and f32. In f16 and bf16 the relative errors of single steps reach 1e-3 to
+/// 1e-2, where the second-order terms are no longer negligible beside the first: a factor of 4
+/// there.
 pub fn safety_factor(function: FunctionId, precision: Precision) -> f64 {
     use FunctionId::*;
     use Precision::*;
