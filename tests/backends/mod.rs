@@ -6,7 +6,7 @@
 //! tversky_loss and focal_tversky_loss in `original`; other functions and MONAI's
 //! `to_onehot_y`/`ignore_index` are skipped.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::too_many_arguments, clippy::needless_range_loop)]
 
 use ufl_oracle::cases::Case;
 use ufl_oracle::harness::Response;
