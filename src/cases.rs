@@ -435,7 +435,7 @@ fn kind_inputs(kind: Kind, shape: &[usize], layout: Layout, seed: u64) -> (Tenso
 }
 
 /// Parameter settings of the edge cases: at the defaults and away from them.
-const SETTINGS: [&str; 8] = [
+const SETTINGS: [&str; 9] = [
     "default",
     "gamma=0",
     "delta=0.5",
@@ -443,6 +443,7 @@ const SETTINGS: [&str; 8] = [
     "delta=0.95",
     "lambda=0",
     "lambda=1",
+    "lambda=null",
     "off-default",
 ];
 
@@ -493,6 +494,16 @@ fn setting_params(function: FunctionId, convention: Convention, setting: &str) -
         }
         "lambda=1" if !lambda.is_empty() => {
             p.insert(lambda.into(), num(1.0));
+        }
+        // The original's `weight=None` (and Combo's `alpha=None`): a plain sum of the parts.
+        "lambda=null"
+            if !lambda.is_empty()
+                && sig
+                    .params
+                    .iter()
+                    .any(|s| s.name == lambda && s.kind == crate::registry::Kind::RealOrNull) =>
+        {
+            p.insert(lambda.into(), ParamValue::Null);
         }
         "off-default" => {
             if !delta.is_empty() {

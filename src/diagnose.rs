@@ -10,7 +10,7 @@
 use crate::eval::{Evaluation, Problem};
 use crate::params::{resolve, Hp, ParamValue};
 use crate::registry::Convention;
-use crate::tolerance::{compare, Tolerances};
+use crate::tolerance::{compare, Declared, Tolerances};
 
 /// A problem variant with a label saying what it changes.
 pub struct Variant {
@@ -156,15 +156,17 @@ fn clip_gradient_variants(problem: &Problem, expected: &Evaluation) -> Vec<(Stri
     ]
 }
 
-/// Explains a failure: the variants the backend's `(loss, grad)` matches, within `tol`.
+/// Explains a failure: the variants the backend's `(loss, grad)` matches, each within its own
+/// tolerances for the declared precision.
 pub fn explain(
     problem: &Problem,
     expected: &Evaluation,
     loss: &[f64],
     grad: &[f64],
     tol: &Tolerances,
+    declared: Declared,
 ) -> String {
-    let matches = |e_loss: &[f64], e_grad: &[f64]| {
+    let matches = |e_loss: &[f64], e_grad: &[f64], tol: &Tolerances| {
         e_loss.len() == loss.len()
             && e_grad.len() == grad.len()
             && compare(e_loss, loss, &tol.loss).bad.is_empty()
@@ -172,14 +174,14 @@ pub fn explain(
     };
     let mut found = Vec::new();
     for v in variants(problem) {
-        if let Ok(ev) = v.problem.evaluate() {
-            if matches(&ev.loss, &ev.grad) {
+        if let (Ok(ev), Ok(vt)) = (v.problem.evaluate(), v.problem.tolerances(declared)) {
+            if matches(&ev.loss, &ev.grad, &vt) {
                 found.push(v.label);
             }
         }
     }
     for (label, g) in clip_gradient_variants(problem, expected) {
-        if matches(&expected.loss, &g) {
+        if matches(&expected.loss, &g, tol) {
             found.push(label);
         }
     }

@@ -178,8 +178,9 @@ impl Harness {
         &self.expectations
     }
 
-    /// Runs `backend` over every case.
+    /// Runs `backend` over every case. The first [`DIAGNOSED_FAILURES`] failures are explained.
     pub fn run(&self, backend: impl Fn(&Case) -> Response) -> Report {
+        let mut diagnosed = 0;
         let results = self
             .expectations
             .iter()
@@ -188,7 +189,25 @@ impl Harness {
                     Ok(r) => Ok(r),
                     Err(payload) => Err(panic_message(payload)),
                 };
-                judge(e, response)
+                let mut result = judge(e, response.clone());
+                if let (Verdict::Fail { diagnosis, .. }, Ok(Response::Output { loss, grad })) =
+                    (&mut result.verdict, &response)
+                {
+                    if diagnosed < DIAGNOSED_FAILURES {
+                        if let (Ok(answer), Some(tol)) = (&e.answer, &e.tolerances) {
+                            *diagnosis = Some(explain(
+                                &e.case.problem,
+                                answer,
+                                loss,
+                                grad,
+                                tol,
+                                self.declared,
+                            ));
+                            diagnosed += 1;
+                        }
+                    }
+                }
+                result
             })
             .collect();
         Report {
@@ -200,6 +219,9 @@ impl Harness {
         }
     }
 }
+
+/// How many failures of one run get a diagnosis (each costs a dozen evaluations).
+pub const DIAGNOSED_FAILURES: usize = 20;
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -315,10 +337,9 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> Verdict {
                 &cg.bad,
             ));
         }
-        let diagnosis = explain(&e.case.problem, answer, &loss, &grad, tol);
         return Verdict::Fail {
             detail: detail.join("\n  "),
-            diagnosis: Some(diagnosis),
+            diagnosis: None,
         };
     }
     let undetermined = cl.undetermined.len() + cg.undetermined.len();
