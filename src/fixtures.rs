@@ -27,6 +27,8 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 pub enum Expected {
     /// It raised: `"ExceptionType: message"`.
     Error(String),
+    /// Nothing recorded: the case holds inputs only (a case file for backends).
+    Inputs,
     /// It returned a loss (a scalar when `loss_shape` is empty) and a gradient.
     Value {
         loss: Vec<f64>,
@@ -165,8 +167,43 @@ fn text<'a>(obj: &'a Map<String, Value>, name: &str, context: &str) -> Result<&'
         .ok_or_else(|| format_error(context, format!("`{name}` must be a string")))
 }
 
-/// Parses one case object.
-pub fn parse_case(v: &Value, context: &str) -> Result<FixtureCase, UflError> {
+/// An array field: a list of numbers, or (in case files) the path of a `.npy` file relative
+/// to the file's folder `base`.
+fn array_field(
+    obj: &Map<String, Value>,
+    name: &str,
+    context: &str,
+    base: Option<&Path>,
+) -> Result<Vec<f64>, UflError> {
+    let ctx = format!("{context}: {name}");
+    match field(obj, name, context)? {
+        Value::String(rel) => {
+            let base = base.ok_or_else(|| {
+                format_error(
+                    &ctx,
+                    "an array given as a file path needs the case file's folder",
+                )
+            })?;
+            let rel_path = Path::new(rel);
+            if rel_path.is_absolute()
+                || rel_path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(format_error(
+                    &ctx,
+                    format!("`{rel}` must be a path inside the case file's folder"),
+                ));
+            }
+            let (t, _) = crate::io::read_array(&base.join(rel_path), "prediction")?;
+            Ok(t.data)
+        }
+        other => numbers(other, &ctx),
+    }
+}
+
+/// Parses one case object; `base` is the folder of its file, for arrays given as paths.
+pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<FixtureCase, UflError> {
     let obj = v
         .as_object()
         .ok_or_else(|| format_error(context, "a case must be an object"))?;
@@ -207,10 +244,11 @@ pub fn parse_case(v: &Value, context: &str) -> Result<FixtureCase, UflError> {
         Some(s) if !s.is_null() => shape(s, &ctx)?,
         _ => pred_shape.clone(),
     };
-    let y_pred = numbers(field(obj, "y_pred", &ctx)?, &format!("{ctx}: y_pred"))?;
-    let y_true = numbers(field(obj, "y_true", &ctx)?, &format!("{ctx}: y_true"))?;
+    let y_pred = array_field(obj, "y_pred", &ctx, base)?;
+    let y_true = array_field(obj, "y_true", &ctx, base)?;
     let expected = match obj.get("error") {
         Some(Value::String(e)) => Expected::Error(e.clone()),
+        Some(Value::Null) | None if obj.get("loss").is_none_or(Value::is_null) => Expected::Inputs,
         Some(Value::Null) | None => {
             let loss_field = field(obj, "loss", &ctx)?;
             let (loss, loss_shape) = match loss_field {
@@ -289,6 +327,11 @@ pub fn parse_case(v: &Value, context: &str) -> Result<FixtureCase, UflError> {
 
 /// Parses a whole fixture file's text. `source` names it in messages.
 pub fn parse(text: &str, source: &str) -> Result<FixtureFile, UflError> {
+    parse_in(text, source, None)
+}
+
+/// Parses a fixture file's text whose arrays may be `.npy` paths relative to `base`.
+pub fn parse_in(text: &str, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
     let root: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
         context: source.to_string(),
         message: e.to_string(),
@@ -306,7 +349,7 @@ pub fn parse(text: &str, source: &str) -> Result<FixtureFile, UflError> {
     let cases = match field(obj, "cases", source)? {
         Value::Array(items) => items
             .iter()
-            .map(|c| parse_case(c, source))
+            .map(|c| parse_case(c, source, base))
             .collect::<Result<Vec<_>, _>>()?,
         other => {
             return Err(format_error(
@@ -344,7 +387,7 @@ pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
         });
     }
     let text = std::fs::read_to_string(path).map_err(io)?;
-    parse(&text, &path.display().to_string())
+    parse_in(&text, &path.display().to_string(), path.parent())
 }
 
 /// Expands files and folders into the sorted list of `.json` files they hold (folders are

@@ -36,6 +36,8 @@ pub enum Response {
     Error(String),
     /// The backend does not implement this case.
     Skip(String),
+    /// No result was given for this case (file protocol): a failure, never a skip.
+    Missing,
 }
 
 impl Response {
@@ -283,6 +285,7 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> Verdict {
             return match response {
                 Response::Error(_) => Verdict::ExpectedError,
                 Response::Skip(reason) => Verdict::Skipped(reason),
+                Response::Missing => fail("no result was given for this case"),
                 Response::Output { .. } => fail(format!(
                     "the reference raises ({err}); the backend returned a value"
                 )),
@@ -292,6 +295,7 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> Verdict {
         (Ok(_), None) => return fail("the oracle could not bound this case"),
     };
     let (loss, grad) = match response {
+        Response::Missing => return fail("no result was given for this case"),
         Response::Skip(reason) => return Verdict::Skipped(reason),
         Response::Error(msg) => {
             return fail(format!(

@@ -271,6 +271,15 @@ pub fn write_array(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), Ufl
     }
 }
 
+/// Writes an array as float32 `.npy` (values must be float32 values to round-trip exactly).
+pub fn write_array_f32(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), UflError> {
+    let a = ArrayD::from_shape_vec(shape.to_vec(), data.iter().map(|&x| x as f32).collect())
+        .map_err(|e| io_err(path, e))?;
+    let f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    a.write_npy(std::io::BufWriter::new(f))
+        .map_err(|e| io_err(path, e))
+}
+
 /// A number in the fixture encoding (non-finite values as strings).
 pub fn json_number(x: f64) -> Value {
     if x.is_nan() {

@@ -46,6 +46,7 @@ pub mod paper;
 pub mod params;
 pub mod real;
 pub mod registry;
+pub mod results;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod tensor;

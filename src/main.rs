@@ -74,6 +74,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the case set as inputs for a backend in another language (DIR/cases.json).
+    Cases {
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Groups: edge, random, fixture, large, default (comma-separated).
+        #[arg(long, default_value = "default")]
+        groups: String,
+        /// A filter such as `asym,-quirk` (tokens match groups or id parts; `-` excludes).
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// Seed of the random cases (default: UFL_ORACLE_SEED, else the built-in seed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Check a backend's results file (ufl-results/1) against the cases it answers.
+    Check {
+        /// Case files (ufl-fixtures/1, e.g. written by `cases`, or fixture files) or folders.
+        #[arg(long, required = true, num_args = 1..)]
+        cases: Vec<PathBuf>,
+        /// The backend's results (ufl-results/1).
+        #[arg(long)]
+        results: PathBuf,
+        /// Check every case under this convention instead of its own.
+        #[arg(long)]
+        convention: Option<String>,
+        /// The backend's arithmetic: float64, float32, float16, bfloat16 (default: the results
+        /// file's backend.precision, else float32).
+        #[arg(long)]
+        precision: Option<String>,
+        /// The precision the backend stores inputs in (default: backend.input_precision, else
+        /// the arithmetic precision).
+        #[arg(long)]
+        input_precision: Option<String>,
+        /// Where to write the JSON report (default: next to the results, `.report.json`).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// List every case's verdict.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Check the oracle against fixture files (ufl-fixtures/1) or folders of them.
     VerifyFixtures {
         /// Files or folders (searched recursively for fixture files).
@@ -117,6 +158,29 @@ fn main() -> ExitCode {
             param_grad,
             json,
         }),
+        Command::Cases {
+            out,
+            groups,
+            filter,
+            seed,
+        } => write_cases(&out, &groups, &filter, seed),
+        Command::Check {
+            cases,
+            results,
+            convention,
+            precision,
+            input_precision,
+            report,
+            verbose,
+        } => check(
+            &cases,
+            &results,
+            convention.as_deref(),
+            precision.as_deref(),
+            input_precision.as_deref(),
+            report.as_deref(),
+            verbose,
+        ),
         Command::VerifyFixtures {
             paths,
             deviations,
@@ -432,5 +496,111 @@ fn verify(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+fn write_cases(
+    out: &std::path::Path,
+    groups: &str,
+    filter: &str,
+    seed: Option<u64>,
+) -> Result<ExitCode, UflError> {
+    let seed = seed.unwrap_or_else(ufl_oracle::cases::seed_from_env);
+    let names: Vec<&str> = groups
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .collect();
+    for g in &names {
+        if !["edge", "random", "fixture", "large", "default"].contains(g) {
+            return Err(UflError::InvalidParameter {
+                name: "--groups".into(),
+                value: g.to_string(),
+                reason: "expected edge, random, fixture, large or default".into(),
+            });
+        }
+    }
+    let f = ufl_oracle::cases::Filter::parse(filter);
+    let cases: Vec<_> = ufl_oracle::cases::cases_of_groups(&names, seed)
+        .into_iter()
+        .filter(|c| f.matches(c))
+        .collect();
+    let path = ufl_oracle::results::write_cases(&cases, out)?;
+    println!(
+        "{} cases written to {} (random cases seeded {seed})",
+        cases.len(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(
+    case_paths: &[PathBuf],
+    results_path: &std::path::Path,
+    convention: Option<&str>,
+    precision: Option<&str>,
+    input_precision: Option<&str>,
+    report_path: Option<&std::path::Path>,
+    verbose: bool,
+) -> Result<ExitCode, UflError> {
+    use ufl_oracle::harness::{Harness, Response};
+    use ufl_oracle::tolerance::{Declared, Precision};
+    let files = fixtures::collect(case_paths)?;
+    if files.is_empty() {
+        return Err(UflError::Io {
+            path: format!("{case_paths:?}"),
+            message: "no case files found".into(),
+        });
+    }
+    let mut cases = Vec::new();
+    for f in &files {
+        for c in &fixtures::read(f)?.cases {
+            cases.push(ufl_oracle::results::case_from_file(c)?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = cases.iter().find(|c| !seen.insert(c.id.clone())) {
+        return Err(UflError::Format {
+            context: "cases".into(),
+            message: format!("case id {} appears twice", dup.id),
+        });
+    }
+    if let Some(conv) = convention {
+        let conv: Convention = conv.parse()?;
+        cases.iter_mut().for_each(|c| c.problem.convention = conv);
+    }
+    let results = ufl_oracle::results::read_results(results_path)?;
+    ufl_oracle::results::check_results_match(&results, &cases)?;
+    let compute = Precision::parse(
+        precision
+            .or(results.declared("precision"))
+            .unwrap_or("float32"),
+    )?;
+    let inputs = match input_precision.or(results.declared("input_precision")) {
+        Some(p) => Precision::parse(p)?,
+        None => compute,
+    };
+    let mut harness = Harness::new(cases, Declared { compute, inputs });
+    harness.verbose = verbose;
+    let report = harness.run(|case| {
+        results
+            .responses
+            .get(&case.id)
+            .cloned()
+            .unwrap_or(Response::Missing)
+    });
+    println!("{report}");
+    let report_path = report_path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| results_path.with_extension("report.json"));
+    std::fs::write(&report_path, report.to_json().to_string()).map_err(|e| UflError::Io {
+        path: report_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    println!("JSON report written to {}", report_path.display());
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

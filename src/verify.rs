@@ -151,6 +151,9 @@ fn verdict(case: &FixtureCase) -> Verdict {
     };
     let result = problem.evaluate();
     match (&case.expected, result) {
+        (Expected::Inputs, _) => Verdict::Unusable {
+            detail: "the case records no reference output (a case file, not a fixture)".to_string(),
+        },
         (Expected::Error(recorded), Err(e)) => {
             if e.matches_recorded(recorded) {
                 Verdict::Pass { used: 0.0 }

@@ -1,0 +1,315 @@
+//! The file protocol for backends in any language.
+//!
+//! `ufl-oracle cases --out DIR` writes `DIR/cases.json`: a `ufl-fixtures/1` file holding inputs
+//! only (no `loss`/`grad`), each case with its `convention`, `layout`, `tags` (its groups) and
+//! `seed`; arrays above [`INLINE_LIMIT`] elements are written beside it as `.npy` (float32 or
+//! float64, as the case's dtype) and named by a path relative to the file. A backend computes
+//! every case and writes a results file:
+//!
+//! ```json
+//! {"format": "ufl-results/1",
+//!  "backend": {"name": "...", "precision": "float32", "input_precision": "float32", ...},
+//!  "cases": [{"id": "...", "loss": 0.25, "grad": [..flat, in the case's input order..]},
+//!            {"id": "...", "loss": [..], "grad": "grads/case-7.npy"},
+//!            {"id": "...", "error": "ValueError: ..."},
+//!            {"id": "...", "skip": "not implemented"}]}
+//! ```
+//!
+//! Numbers use the fixtures' encoding (`"NaN"`, `"Infinity"`, `"-Infinity"`). `backend` is
+//! free-form; its `precision` and `input_precision`, when present, declare the backend's
+//! arithmetic and input precision. `ufl-oracle check` compares: a case without a result is a
+//! failure; a result for an unknown case, a case given twice, or a gradient of the wrong length
+//! makes the file unusable.
+
+use crate::cases::Case;
+use crate::error::UflError;
+use crate::fixtures::{number, numbers, FixtureCase};
+use crate::harness::Response;
+use crate::io::{json_number, read_array, write_array, write_array_f32};
+use crate::params::ParamValue;
+use crate::tensor::Dtype;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The format tag of results files.
+pub const RESULTS_FORMAT: &str = "ufl-results/1";
+
+/// Arrays with more elements than this are written as `.npy` files beside the case file.
+pub const INLINE_LIMIT: usize = 1 << 16;
+
+/// A parsed results file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Results {
+    pub backend: Value,
+    pub responses: BTreeMap<String, Response>,
+}
+
+impl Results {
+    /// The precision the backend declares under `key` (`precision`, `input_precision`).
+    pub fn declared(&self, key: &str) -> Option<&str> {
+        self.backend.get(key).and_then(Value::as_str)
+    }
+}
+
+fn bad(context: &str, message: impl Into<String>) -> UflError {
+    UflError::Format {
+        context: context.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Parses a results file's text; `base` is its folder (for gradients given as `.npy` paths).
+pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
+        context: source.to_string(),
+        message: e.to_string(),
+    })?;
+    let obj = root
+        .as_object()
+        .ok_or_else(|| bad(source, "the top level must be an object"))?;
+    match obj.get("format").and_then(Value::as_str) {
+        Some(RESULTS_FORMAT) => {}
+        Some(other) => {
+            return Err(bad(
+                source,
+                format!("format is \"{other}\", expected \"{RESULTS_FORMAT}\""),
+            ))
+        }
+        None => {
+            return Err(bad(
+                source,
+                format!("missing `format` (\"{RESULTS_FORMAT}\")"),
+            ))
+        }
+    }
+    let list = obj
+        .get("cases")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad(source, "`cases` must be a list"))?;
+    let mut responses = BTreeMap::new();
+    for (k, entry) in list.iter().enumerate() {
+        let e = entry
+            .as_object()
+            .ok_or_else(|| bad(source, format!("result {k} is not an object")))?;
+        let id = e
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(source, format!("result {k} has no string `id`")))?;
+        let ctx = format!("{source}: result for {id}");
+        let response = parse_response(e, &ctx, base)?;
+        if responses.insert(id.to_string(), response).is_some() {
+            return Err(bad(source, format!("two results for case {id}")));
+        }
+    }
+    Ok(Results {
+        backend: obj.get("backend").cloned().unwrap_or(Value::Null),
+        responses,
+    })
+}
+
+fn parse_response(
+    e: &Map<String, Value>,
+    ctx: &str,
+    base: Option<&Path>,
+) -> Result<Response, UflError> {
+    if let Some(msg) = e.get("error").filter(|v| !v.is_null()) {
+        return Ok(Response::Error(
+            msg.as_str().unwrap_or("(error)").to_string(),
+        ));
+    }
+    if let Some(reason) = e.get("skip").filter(|v| !v.is_null()) {
+        return Ok(Response::Skip(
+            reason.as_str().unwrap_or("(skipped)").to_string(),
+        ));
+    }
+    let loss = match e.get("loss") {
+        Some(Value::Array(_)) => numbers(&e["loss"], ctx)?,
+        Some(v) => vec![number(v, ctx)?],
+        None => return Err(bad(ctx, "needs `loss` and `grad`, or `error`, or `skip`")),
+    };
+    let grad = match e.get("grad") {
+        Some(Value::String(rel)) => {
+            let base = base.ok_or_else(|| {
+                bad(
+                    ctx,
+                    "a gradient given as a path needs the results file's folder",
+                )
+            })?;
+            let p = Path::new(rel);
+            if p.is_absolute()
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(bad(
+                    ctx,
+                    format!("`{rel}` must be a path inside the results file's folder"),
+                ));
+            }
+            read_array(&base.join(p), "gradient")?.0.data
+        }
+        Some(v) => numbers(v, ctx)?,
+        None => return Err(bad(ctx, "needs `grad`")),
+    };
+    Ok(Response::Output { loss, grad })
+}
+
+/// Reads a results file.
+pub fn read_results(path: &Path) -> Result<Results, UflError> {
+    let text = std::fs::read_to_string(path).map_err(|e| UflError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    parse_results(&text, &path.display().to_string(), path.parent())
+}
+
+/// Checks results against the cases they answer: every result must name a case, and every
+/// gradient must have one entry per prediction entry. Missing results are not an error here
+/// (the harness fails those cases).
+pub fn check_results_match(results: &Results, cases: &[Case]) -> Result<(), UflError> {
+    let ids: HashSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    let unknown: Vec<&str> = results
+        .responses
+        .keys()
+        .map(String::as_str)
+        .filter(|id| !ids.contains(id))
+        .collect();
+    if !unknown.is_empty() {
+        let shown: Vec<&str> = unknown.iter().take(5).copied().collect();
+        return Err(bad(
+            "results",
+            format!(
+                "{} results name no case of the case set: {}{}",
+                unknown.len(),
+                shown.join(", "),
+                if unknown.len() > 5 { ", ..." } else { "" }
+            ),
+        ));
+    }
+    for c in cases {
+        if let Some(Response::Output { grad, .. }) = results.responses.get(&c.id) {
+            if grad.len() != c.problem.pred.data.len() {
+                return Err(bad(
+                    "results",
+                    format!(
+                        "the gradient for {} has {} entries; the prediction has {}",
+                        c.id,
+                        grad.len(),
+                        c.problem.pred.data.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A case read from a file, under its own id (`tags` become its groups).
+pub fn case_from_file(c: &FixtureCase) -> Result<Case, UflError> {
+    let mut groups = c.tags.clone();
+    groups.push(c.function.name().to_string());
+    groups.push(c.convention.name().to_string());
+    Ok(Case {
+        id: c.id.clone(),
+        groups,
+        problem: c.problem()?,
+        seed: None,
+    })
+}
+
+fn param_json(v: &ParamValue) -> Value {
+    match v {
+        ParamValue::Null => Value::Null,
+        ParamValue::Bool(b) => Value::Bool(*b),
+        ParamValue::Number(x) => json_number(*x),
+        ParamValue::List(xs) => xs.iter().map(|&x| json_number(x)).collect(),
+        ParamValue::Text(t) => Value::from(t.clone()),
+    }
+}
+
+/// Writes `cases` as `dir/cases.json` (and `.npy` files under `dir/arrays/`); returns its path.
+pub fn write_cases(cases: &[Case], dir: &Path) -> Result<PathBuf, UflError> {
+    let io = |e: std::io::Error| UflError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut list = Vec::with_capacity(cases.len());
+    for (k, c) in cases.iter().enumerate() {
+        let p = &c.problem;
+        let array = |name: &str, shape: &[usize], data: &[f64]| -> Result<Value, UflError> {
+            if data.len() <= INLINE_LIMIT {
+                return Ok(data.iter().map(|&x| json_number(x)).collect());
+            }
+            std::fs::create_dir_all(dir.join("arrays")).map_err(io)?;
+            let rel = format!("arrays/{k:05}-{name}.npy");
+            match p.dtype {
+                Dtype::F32 => write_array_f32(&dir.join(&rel), shape, data)?,
+                Dtype::F64 => write_array(&dir.join(&rel), shape, data)?,
+            }
+            Ok(Value::from(rel))
+        };
+        let mut obj = json!({
+            "id": c.id,
+            "function": p.function.name(),
+            "convention": p.convention.name(),
+            "layout": p.layout.name(),
+            "params": p.params.iter().map(|(k, v)| (k.clone(), param_json(v))).collect::<Map<_, _>>(),
+            "dtype": p.dtype.name(),
+            "shape": p.pred.shape,
+            "y_pred": array("pred", &p.pred.shape, &p.pred.data)?,
+            "y_true": array("target", &p.target.shape, &p.target.data)?,
+            "tags": c.groups,
+            "seed": c.seed,
+        });
+        if p.target.shape != p.pred.shape {
+            obj["target_shape"] = json!(p.target.shape);
+        }
+        list.push(obj);
+    }
+    let root = json!({
+        "format": crate::fixtures::FORMAT,
+        "generator": {"implementation": "ufl-oracle", "version": env!("CARGO_PKG_VERSION"), "kind": "cases (inputs only)"},
+        "cases": list,
+    });
+    let path = dir.join("cases.json");
+    std::fs::write(&path, root.to_string()).map_err(|e| UflError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_parse_and_refuse_duplicates() {
+        let r = parse_results(
+            r#"{"format": "ufl-results/1", "backend": {"precision": "float16"},
+                "cases": [{"id": "a", "loss": 0.5, "grad": [1, "NaN"]}, {"id": "b", "error": "x"}, {"id": "c", "skip": "no"}]}"#,
+            "t",
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.declared("precision"), Some("float16"));
+        assert!(matches!(&r.responses["a"], Response::Output { grad, .. } if grad[1].is_nan()));
+        assert_eq!(r.responses["b"], Response::Error("x".into()));
+        assert_eq!(r.responses["c"], Response::Skip("no".into()));
+        let dup = parse_results(
+            r#"{"format": "ufl-results/1", "cases": [{"id": "a", "error": "x"}, {"id": "a", "error": "y"}]}"#,
+            "t",
+            None,
+        );
+        assert!(dup.unwrap_err().to_string().contains("two results"));
+        let wrong = parse_results(r#"{"format": "ufl-results/2", "cases": []}"#, "t", None);
+        assert!(wrong.unwrap_err().to_string().contains("ufl-results/1"));
+        let no_grad = parse_results(
+            r#"{"format": "ufl-results/1", "cases": [{"id": "a", "loss": 1}]}"#,
+            "t",
+            None,
+        );
+        assert!(no_grad.unwrap_err().to_string().contains("grad"));
+    }
+}
