@@ -16,7 +16,12 @@ fn main() {
         match case.problem.evaluate_in::<f32>(true) {
             Ok(out) => Response::Output {
                 loss: out.loss.iter().map(|&x| x as f64).collect(),
-                grad: out.grad.unwrap_or_default().iter().map(|&x| x as f64).collect(),
+                grad: out
+                    .grad
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&x| x as f64)
+                    .collect(),
             },
             Err(e) => Response::Error(e.to_string()),
         }

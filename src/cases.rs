@@ -7,6 +7,7 @@
 //! | `random` | problems drawn from a seed (`UFL_ORACLE_SEED`, default [`DEFAULT_SEED`]): any function and convention, 1-D to 3-D, 1 to 5 classes, both layouts, logits, parameters anywhere in their ranges |
 //! | `fixture` | the inputs of the shipped fixture files |
 //! | `large` | two realistic volumes, `(1, 2, 128, 128, 128)` channels-first and `(4, 256, 256, 2)` channels-last (not in the default set) |
+//! | `f16` | the edge cases with inputs rounded to float16, for half-precision backends (not in the default set) |
 //!
 //! Every case also carries its function and convention names as groups, `quirk` when it exercises
 //! a reproduced quirk of the original (depth slice, binary-only classes, broadcasting), and
@@ -787,6 +788,28 @@ pub fn large_cases() -> Vec<Case> {
         .collect()
 }
 
+/// The `f16` group: the edge cases with inputs rounded to float16, for backends that store
+/// half-precision inputs (their inputs are then exactly what such a backend holds).
+pub fn float16_cases() -> Vec<Case> {
+    edge_cases()
+        .into_iter()
+        .map(|mut c| {
+            for x in c
+                .problem
+                .pred
+                .data
+                .iter_mut()
+                .chain(c.problem.target.data.iter_mut())
+            {
+                *x = crate::bound::round_to_bits(*x, 11);
+            }
+            c.id = c.id.replacen("edge/", "f16/", 1);
+            c.groups[0] = "f16".to_string();
+            c
+        })
+        .collect()
+}
+
 /// The default case set: `edge`, `random` (from `seed`) and `fixture`.
 pub fn default_cases(seed: u64) -> Vec<Case> {
     let mut cases = edge_cases();
@@ -795,7 +818,7 @@ pub fn default_cases(seed: u64) -> Vec<Case> {
     cases
 }
 
-/// Cases named by groups: any of `edge`, `random`, `fixture`, `large`, `default`.
+/// Cases named by groups: any of `edge`, `random`, `fixture`, `large`, `f16`, `default`.
 pub fn cases_of_groups(groups: &[&str], seed: u64) -> Vec<Case> {
     let mut out = Vec::new();
     for g in groups {
@@ -804,6 +827,7 @@ pub fn cases_of_groups(groups: &[&str], seed: u64) -> Vec<Case> {
             "random" => out.extend(random_cases(seed, DEFAULT_RANDOM_CASES)),
             "fixture" => out.extend(fixture_cases()),
             "large" => out.extend(large_cases()),
+            "f16" => out.extend(float16_cases()),
             "default" => out.extend(default_cases(seed)),
             _ => {}
         }

@@ -163,6 +163,9 @@ impl Harness {
         if filter.include.iter().any(|t| t == "large") {
             cases.extend(large_cases());
         }
+        if filter.include.iter().any(|t| t == "f16") {
+            cases.extend(crate::cases::float16_cases());
+        }
         cases.retain(|c| filter.matches(c));
         println!(
             "ufl-oracle harness: {} cases, random cases seeded {seed} (replay: {}={seed}), filter {FILTER_ENV}={spec:?}",

@@ -79,7 +79,7 @@ enum Command {
         /// The folder to write.
         #[arg(long)]
         out: PathBuf,
-        /// Groups: edge, random, fixture, large, default (comma-separated).
+        /// Groups: edge, random, fixture, large, f16, default (comma-separated).
         #[arg(long, default_value = "default")]
         groups: String,
         /// A filter such as `asym,-quirk` (tokens match groups or id parts; `-` excludes).
@@ -512,11 +512,11 @@ fn write_cases(
         .filter(|g| !g.is_empty())
         .collect();
     for g in &names {
-        if !["edge", "random", "fixture", "large", "default"].contains(g) {
+        if !["edge", "random", "fixture", "large", "f16", "default"].contains(g) {
             return Err(UflError::InvalidParameter {
                 name: "--groups".into(),
                 value: g.to_string(),
-                reason: "expected edge, random, fixture, large or default".into(),
+                reason: "expected edge, random, fixture, large, f16 or default".into(),
             });
         }
     }

@@ -175,3 +175,14 @@ fn a_failure_report_names_the_case_and_what_it_matches() {
     assert_eq!(report.tally().skipped, report.results.len());
     assert!(report.is_ok() && report.tally().passed == 0);
 }
+
+#[test]
+fn a_float16_input_backend_passes_the_f16_group() {
+    let cases = ufl_oracle::cases::float16_cases();
+    assert!(cases.iter().all(|c| c.id.starts_with("f16/") && c.in_group("f16")));
+    let declared = Declared { compute: Precision::F32, inputs: Precision::F16 };
+    let knobs = Knobs { inputs: Some(Precision::F16), ..Knobs::PLAIN };
+    let report = Harness::new(cases, declared).run(|case| run(case, &knobs));
+    println!("float16-input backend on the f16 group: {}", report.summary());
+    report.assert_ok();
+}

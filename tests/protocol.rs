@@ -16,7 +16,8 @@ fn bin() -> Command {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ufl-oracle-protocol-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("ufl-oracle-protocol-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -24,7 +25,11 @@ fn scratch(name: &str) -> PathBuf {
 
 fn run_cli(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Writes the results of the test backend with `knobs` for every case of `cases.json`.
@@ -34,7 +39,9 @@ fn write_results(cases_file: &Path, knobs: &Knobs, out: &Path, edit: impl Fn(&mu
     for c in &file.cases {
         let case = ufl_oracle::results::case_from_file(c).unwrap();
         let entry = match run(&case, knobs) {
-            Response::Output { loss, grad } => json!({"id": case.id, "loss": loss.iter().map(|&x| json_number(x)).collect::<Vec<_>>(), "grad": grad.iter().map(|&x| json_number(x)).collect::<Vec<_>>()}),
+            Response::Output { loss, grad } => {
+                json!({"id": case.id, "loss": loss.iter().map(|&x| json_number(x)).collect::<Vec<_>>(), "grad": grad.iter().map(|&x| json_number(x)).collect::<Vec<_>>()})
+            }
             Response::Error(e) => json!({"id": case.id, "error": e}),
             Response::Skip(s) => json!({"id": case.id, "skip": s}),
             Response::Missing => json!({"id": case.id, "skip": "no answer"}),
@@ -49,7 +56,12 @@ fn write_results(cases_file: &Path, knobs: &Knobs, out: &Path, edit: impl Fn(&mu
 #[test]
 fn cases_then_results_then_check() {
     let dir = scratch("roundtrip");
-    let (code, out, err) = run_cli(bin().args(["cases", "--groups", "edge", "--filter", "unified"]).arg("--out").arg(&dir));
+    let (code, out, err) = run_cli(
+        bin()
+            .args(["cases", "--groups", "edge", "--filter", "unified"])
+            .arg("--out")
+            .arg(&dir),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("cases written"), "{out}");
     let cases = dir.join("cases.json");
@@ -57,44 +69,87 @@ fn cases_then_results_then_check() {
     // A correct backend passes.
     let good = dir.join("good.json");
     write_results(&cases, &Knobs::PLAIN, &good, |_| {});
-    let (code, out, err) = run_cli(bin().arg("check").arg("--cases").arg(&cases).arg("--results").arg(&good));
+    let (code, out, err) = run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&good),
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(" 0 failed"), "{out}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("good.report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("good.report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["format"], "ufl-report/1");
     assert_eq!(report["summary"]["failed"], 0);
 
     // A planted bug is a mismatch, with a diagnosis.
     let bad = dir.join("bad.json");
     write_results(&cases, &Knobs::with_bug(Bug::LambdaSwapped), &bad, |_| {});
-    let (code, out, _) = run_cli(bin().arg("check").arg("--cases").arg(&cases).arg("--results").arg(&bad));
+    let (code, out, _) = run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&bad),
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL ") && out.contains("diagnosis: matches"), "{out}");
+    assert!(
+        out.contains("FAIL ") && out.contains("diagnosis: matches"),
+        "{out}"
+    );
 
     // A missing result is a failure, not a skip.
     let missing = dir.join("missing.json");
     write_results(&cases, &Knobs::PLAIN, &missing, |l| {
         l.remove(0);
     });
-    let (code, out, _) = run_cli(bin().arg("check").arg("--cases").arg(&cases).arg("--results").arg(&missing));
+    let (code, out, _) = run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&missing),
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no result was given for this case"), "{out}");
 
     // Unusable results files: an unknown id, a duplicate, a gradient of the wrong length.
     for (name, edit) in [
-        ("unknown", Box::new(|l: &mut Vec<Value>| l.push(json!({"id": "no/such/case", "skip": "x"}))) as Box<dyn Fn(&mut Vec<Value>)>),
-        ("duplicate", Box::new(|l: &mut Vec<Value>| {
-            let first = l[0].clone();
-            l.push(first)
-        })),
-        ("short-gradient", Box::new(|l: &mut Vec<Value>| {
-            let e = l.iter_mut().find(|e| e.get("grad").is_some()).unwrap();
-            e["grad"].as_array_mut().unwrap().pop();
-        })),
+        (
+            "unknown",
+            Box::new(|l: &mut Vec<Value>| l.push(json!({"id": "no/such/case", "skip": "x"})))
+                as Box<dyn Fn(&mut Vec<Value>)>,
+        ),
+        (
+            "duplicate",
+            Box::new(|l: &mut Vec<Value>| {
+                let first = l[0].clone();
+                l.push(first)
+            }),
+        ),
+        (
+            "short-gradient",
+            Box::new(|l: &mut Vec<Value>| {
+                let e = l.iter_mut().find(|e| e.get("grad").is_some()).unwrap();
+                e["grad"].as_array_mut().unwrap().pop();
+            }),
+        ),
     ] {
         let path = dir.join(format!("{name}.json"));
         write_results(&cases, &Knobs::PLAIN, &path, edit);
-        let (code, out, err) = run_cli(bin().arg("check").arg("--cases").arg(&cases).arg("--results").arg(&path));
+        let (code, out, err) = run_cli(
+            bin()
+                .arg("check")
+                .arg("--cases")
+                .arg(&cases)
+                .arg("--results")
+                .arg(&path),
+        );
         assert_eq!(code, 2, "{name}: {out}\n{err}");
         assert!(err.contains("error:"), "{name}: {err}");
     }
@@ -103,11 +158,19 @@ fn cases_then_results_then_check() {
 #[test]
 fn large_arrays_travel_as_npy_and_fixture_files_serve_as_cases() {
     let dir = scratch("large");
-    let (code, out, err) = run_cli(bin().args(["cases", "--groups", "large", "--filter", "original"]).arg("--out").arg(&dir));
+    let (code, out, err) = run_cli(
+        bin()
+            .args(["cases", "--groups", "large", "--filter", "original"])
+            .arg("--out")
+            .arg(&dir),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("1 cases"), "{out}");
     let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
-    assert!(text.contains("arrays/00000-pred.npy"), "large arrays are written beside the file");
+    assert!(
+        text.contains("arrays/00000-pred.npy"),
+        "large arrays are written beside the file"
+    );
     let file = ufl_oracle::fixtures::read(&dir.join("cases.json")).unwrap();
     assert_eq!(file.cases[0].y_pred.len(), 4 * 256 * 256 * 2);
     // A fixture file's inputs are cases too: the recorded MONAI outputs checked as results.
@@ -126,9 +189,21 @@ fn large_arrays_travel_as_npy_and_fixture_files_serve_as_cases() {
     let results = dir.join("monai-results.json");
     std::fs::write(&results, json!({"format": "ufl-results/1", "backend": {"name": "MONAI 1.6.1", "precision": "float32"}, "cases": list}).to_string()).unwrap();
     // The float64 cases have no result: restrict the case set to the float32 ones by writing them.
-    let f32_cases: Vec<_> = recorded.cases.iter().filter(|c| c.dtype == ufl_oracle::Dtype::F32).map(|c| ufl_oracle::results::case_from_file(c).unwrap()).collect();
+    let f32_cases: Vec<_> = recorded
+        .cases
+        .iter()
+        .filter(|c| c.dtype == ufl_oracle::Dtype::F32)
+        .map(|c| ufl_oracle::results::case_from_file(c).unwrap())
+        .collect();
     let case_dir = dir.join("monai-cases");
     ufl_oracle::results::write_cases(&f32_cases, &case_dir).unwrap();
-    let (code, out, err) = run_cli(bin().arg("check").arg("--cases").arg(case_dir.join("cases.json")).arg("--results").arg(&results));
+    let (code, out, err) = run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(case_dir.join("cases.json"))
+            .arg("--results")
+            .arg(&results),
+    );
     assert_eq!(code, 0, "{out}\n{err}");
 }
