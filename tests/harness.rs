@@ -179,10 +179,21 @@ fn a_failure_report_names_the_case_and_what_it_matches() {
 #[test]
 fn a_float16_input_backend_passes_the_f16_group() {
     let cases = ufl_oracle::cases::float16_cases();
-    assert!(cases.iter().all(|c| c.id.starts_with("f16/") && c.in_group("f16")));
-    let declared = Declared { compute: Precision::F32, inputs: Precision::F16 };
-    let knobs = Knobs { inputs: Some(Precision::F16), ..Knobs::PLAIN };
+    assert!(cases
+        .iter()
+        .all(|c| c.id.starts_with("f16/") && c.in_group("f16")));
+    let declared = Declared {
+        compute: Precision::F32,
+        inputs: Precision::F16,
+    };
+    let knobs = Knobs {
+        inputs: Some(Precision::F16),
+        ..Knobs::PLAIN
+    };
     let report = Harness::new(cases, declared).run(|case| run(case, &knobs));
-    println!("float16-input backend on the f16 group: {}", report.summary());
+    println!(
+        "float16-input backend on the f16 group: {}",
+        report.summary()
+    );
     report.assert_ok();
 }
