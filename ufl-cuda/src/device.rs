@@ -97,7 +97,10 @@ pub fn libraries_missing() -> Option<String> {
         Ok(())
     })
     .err()
-    .map(|e| e.to_string())
+    .map(|e| match e {
+        CudaLossError::NoDevice(why) => why,
+        other => other.to_string(),
+    })
 }
 
 /// Whether NVRTC alone can be loaded (kernels can be compiled, not run).

@@ -31,6 +31,8 @@ pub mod reduce;
 pub mod source;
 pub mod spec;
 
+/// The cudarc this crate is built on, for device buffers and streams of the same version.
+pub use cudarc;
 pub use device::{
     compile_ptx, libraries_missing, nvrtc_present, CudaBackend, DeviceResult, Kernels, Launch,
 };

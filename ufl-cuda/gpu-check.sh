@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# ufl-cuda on a GPU machine: its tests (the GPU ones included) and its benchmark against
+# PyTorch eager, torch.compile and MONAI. One script, two modes, run from the repository root:
+#
+#   bash ufl-cuda/gpu-check.sh prepare     # HERE (Rust machine): build and collect what travels
+#   bash ufl-cuda/gpu-check.sh             # THERE (GPU machine, no Rust): run, write to $OUT
+#
+# `prepare` builds the test and bench binaries (cargo test --no-run -p ufl-cuda --release),
+# strips them into .gpu/bin/ (unit, nvrtc, mirror, gpu, bench), and downloads the MONAI 1.6.1
+# wheel (pure Python; it needs only torch and numpy, which the GPU machine has) into
+# .gpu/wheels/. `.gpu/` is ignored by git (.gitignore), so it must be CARRIED:
+#
+#   carry: [".gpu"]            (about 8 MiB in all; the limit is 64 MiB — `prepare` prints it)
+#   command: bash ufl-cuda/gpu-check.sh
+#   timeout: 360 s             (the stages' own timeouts add up to under 330 s)
+#
+# The run mode uses only what the GPU machine has: the carried binaries (x86-64, glibc 2.36),
+# the CUDA driver, an NVRTC 13 library (found under /usr/local/cuda* or the torch environment
+# and put on LD_LIBRARY_PATH), python3 with torch, and pip to install the carried wheel into
+# /tmp/site. It writes under $OUT: summary.txt, env.log, tests.log, bench.log, ufl_cuda.json,
+# torch.log, torch.json. Exit status: 0 everything ran and passed, 1 something failed,
+# 2 not prepared, 3 no GPU (every GPU test reported itself skipped).
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+GPU_DIR=.gpu
+
+prepare() {
+    set -eo pipefail
+    command -v cargo >/dev/null || { echo "prepare needs cargo (run it on the Rust machine)"; exit 2; }
+    mkdir -p "$GPU_DIR/bin" "$GPU_DIR/wheels"
+    rm -f "$GPU_DIR"/bin/*
+    local listing
+    listing=$(mktemp)
+    cargo test --no-run -p ufl-cuda --release --message-format=json >"$listing"
+    python3 - "$listing" "$GPU_DIR/bin" <<'PY'
+import json, shutil, sys
+listing, dest = sys.argv[1], sys.argv[2]
+names = {"ufl_cuda": "unit"}
+copied = []
+for line in open(listing):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    exe = m.get("executable") if m.get("reason") == "compiler-artifact" else None
+    if not exe or m["package_id"].find("ufl-cuda") < 0:
+        continue
+    name = names.get(m["target"]["name"], m["target"]["name"])
+    shutil.copy(exe, f"{dest}/{name}")
+    copied.append(name)
+print("collected:", " ".join(sorted(copied)))
+PY
+    rm -f "$listing"
+    strip "$GPU_DIR"/bin/* 2>/dev/null || true
+    if ! ls "$GPU_DIR"/wheels/monai-1.6.1-*.whl >/dev/null 2>&1; then
+        python3 -m pip download --no-deps monai==1.6.1 -d "$GPU_DIR/wheels"
+    fi
+    for b in unit nvrtc mirror gpu bench; do
+        [ -x "$GPU_DIR/bin/$b" ] || { echo "missing $GPU_DIR/bin/$b"; exit 1; }
+    done
+    du -sh "$GPU_DIR"
+    echo "prepared: carry [\"$GPU_DIR\"] and run: bash ufl-cuda/gpu-check.sh"
+}
+
+if [ "${1:-}" = "prepare" ]; then
+    prepare
+    exit 0
+fi
+
+: "${OUT:?set OUT to the folder that receives the logs}"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+status=0
+
+if [ ! -x "$GPU_DIR/bin/gpu" ] || [ ! -x "$GPU_DIR/bin/bench" ]; then
+    say "NOT PREPARED: $GPU_DIR/bin is missing; run 'bash ufl-cuda/gpu-check.sh prepare' first and carry $GPU_DIR"
+    exit 2
+fi
+
+# ---- environment ---------------------------------------------------------------------------
+{
+    echo "== date"; date -u
+    echo "== nvidia-smi"; nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+    echo "== uname"; uname -a
+} >"$OUT/env.log" 2>&1
+
+gpu_present=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    gpu_present=1
+fi
+say "GPU: $( [ $gpu_present = 1 ] && nvidia-smi -L 2>/dev/null | head -1 || echo none found)"
+
+# NVRTC and the driver library, wherever this machine keeps them.
+for d in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
+    [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+nvrtc=$(find -H /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/local /opt -maxdepth 8 \
+    -name 'libnvrtc.so.13*' -not -name '*alt*' 2>/dev/null | head -1)
+if [ -n "$nvrtc" ]; then
+    LD_LIBRARY_PATH="$(dirname "$nvrtc"):${LD_LIBRARY_PATH:-}"
+fi
+export LD_LIBRARY_PATH
+say "NVRTC: ${nvrtc:-not found}"
+echo "== LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >>"$OUT/env.log"
+
+export UFL_CUDA_REQUIRE_GPU=$gpu_present
+export RUST_BACKTRACE=1
+
+# ---- tests ---------------------------------------------------------------------------------
+: >"$OUT/tests.log"
+for t in unit nvrtc mirror gpu; do
+    echo "===== $t" >>"$OUT/tests.log"
+    timeout 150 "$GPU_DIR/bin/$t" --test-threads=1 >>"$OUT/tests.log" 2>&1
+    rc=$?
+    section=$(sed -n "/^===== $t\$/,\$p" "$OUT/tests.log")
+    line=$(grep -E '^test result:' <<<"$section" | tail -1)
+    skips=$(grep -c 'SKIPPED ' <<<"$section")
+    say "tests $t: exit $rc; $line; $skips skipped"
+    [ $rc = 0 ] || status=1
+done
+
+# ---- benchmark: ufl-cuda -------------------------------------------------------------------
+BENCH_DIR=/tmp/ufl-cuda-bench
+timeout 90 "$GPU_DIR/bin/bench" --out "$BENCH_DIR" --iters 200 --warmup 20 >"$OUT/bench.log" 2>&1
+rc=$?
+case $rc in
+    0) say "bench: $(grep -E 'forward \+ backward' "$OUT/bench.log" | head -1 | sed 's/^ *//')"
+       cp "$BENCH_DIR/ufl_cuda.json" "$OUT/ufl_cuda.json" ;;
+    3) say "bench: skipped ($(head -1 "$OUT/bench.log"))" ;;
+    *) say "bench: FAILED (exit $rc), see bench.log"; status=1 ;;
+esac
+
+# ---- benchmark: PyTorch eager, torch.compile, MONAI ----------------------------------------
+PY=python3
+if ! $PY -c 'import torch' >/dev/null 2>&1 && [ -x /opt/torch/.venv/bin/python3 ]; then
+    PY=/opt/torch/.venv/bin/python3
+fi
+if [ $rc = 0 ] && $PY -c 'import torch' >/dev/null 2>&1; then
+    wheel=$(ls "$GPU_DIR"/wheels/monai-1.6.1-*.whl 2>/dev/null | head -1)
+    if [ -n "$wheel" ]; then
+        $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheel" \
+            >"$OUT/torch.log" 2>&1 || say "MONAI wheel did not install (see torch.log)"
+    fi
+    PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 timeout 170 \
+        $PY ufl-cuda/bench/compare_torch.py --inputs "$BENCH_DIR" --iters 100 --warmup 10 \
+        --json "$OUT/torch.json" >>"$OUT/torch.log" 2>&1
+    prc=$?
+    grep -E 'median|faster|goal|vs MONAI|SKIPPED' "$OUT/torch.log" | sed 's/^/torch: /' | tee -a "$SUMMARY"
+    [ $prc = 0 ] || { say "torch comparison: FAILED (exit $prc), see torch.log"; status=1; }
+else
+    say "torch comparison: skipped ($( [ $rc = 0 ] && echo "no python3 with torch" || echo "no ufl-cuda timing"))"
+fi
+
+if [ $gpu_present = 0 ] && [ $status = 0 ]; then
+    say "RESULT: no GPU here; the GPU tests and benchmarks reported themselves skipped"
+    exit 3
+fi
+say "RESULT: $( [ $status = 0 ] && echo 'all passed' || echo 'FAILURES (see the logs)')"
+exit $status
