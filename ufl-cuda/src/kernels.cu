@@ -79,8 +79,11 @@ __device__ __forceinline__ float ufl_focal_derivative(float q, float y, bool mod
     if (!modulated) return dce;
     const float ce = (-y) * ufl_ln(q);
     const float base = 1.0f - q;
-    const float factor = ufl_pow_positive(base, gamma);
-    const float dfactor = -(gamma * ufl_pow_positive(base, gamma - 1.0f));
+    // base^gamma and base^(gamma-1) from one logarithm: the same values ufl_pow_positive
+    // gives, one log cheaper.
+    const double log_base = log((double)base);
+    const float factor = (float)exp((double)gamma * log_base);
+    const float dfactor = -(gamma * (float)exp((double)(gamma - 1.0f) * log_base));
     return factor * dce + ce * dfactor;
 }
 

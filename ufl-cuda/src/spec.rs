@@ -209,6 +209,9 @@ impl Spec {
                 }
                 problem.pred.check_unit_interval("prediction")?;
                 problem.target.check_unit_interval("target")?;
+                if rank == 5 {
+                    return Err(Unsupported::OriginalRank { rank }.into());
+                }
                 if channels < 2 {
                     // The Tversky slice fails first where there is one (axis 1 of the
                     // statistics), else the focal slice of axis 3 (the class axis on rank 4).
@@ -219,9 +222,6 @@ impl Spec {
                         size: channels,
                     }
                     .into());
-                }
-                if rank == 5 {
-                    return Err(Unsupported::OriginalRank { rank }.into());
                 }
                 let (lo, hi) = Dtype::F32.clip_bounds(ORIGINAL_EPSILON);
                 let weight = match parts {
