@@ -51,22 +51,31 @@ def asym_unified_monai_formulation(y_pred, y_true, weight=WEIGHT, delta=DELTA, g
 
 
 def time_forward_backward(loss_fn, pred, target, iters, warmup):
-    """Median milliseconds of loss_fn(pred, target).backward(), with CUDA events."""
+    """Median and least milliseconds of loss_fn(pred, target).backward(): CUDA events on a GPU,
+    the wall clock on the CPU (a dry run of this script)."""
     for _ in range(warmup):
         pred.grad = None
         loss_fn(pred, target).backward()
-    torch.cuda.synchronize()
-    start = torch.cuda.Event(enable_timing=True)
-    end = torch.cuda.Event(enable_timing=True)
+    on_gpu = pred.is_cuda
+    if on_gpu:
+        torch.cuda.synchronize()
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
     times = []
     for _ in range(iters):
         pred.grad = None
-        start.record()
+        if on_gpu:
+            start.record()
+        else:
+            started = time.perf_counter()
         loss = loss_fn(pred, target)
         loss.backward()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
+        if on_gpu:
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            times.append((time.perf_counter() - started) * 1e3)
     times.sort()
     return statistics.median(times), times[0]
 
@@ -84,12 +93,15 @@ def main():
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--json", help="write the timings here")
+    ap.add_argument("--cpu", action="store_true",
+                    help="dry run on the CPU (checks this script where there is no GPU)")
     args = ap.parse_args()
 
-    if not torch.cuda.is_available():
+    if not args.cpu and not torch.cuda.is_available():
         print("SKIPPED compare_torch: torch sees no CUDA device")
         return 3
-    device = torch.device("cuda")
+    device = torch.device("cpu" if args.cpu else "cuda")
+    device_name = "cpu (dry run)" if args.cpu else torch.cuda.get_device_name(0)
     n = int(np.prod(SHAPE))
     pred_np = np.fromfile(os.path.join(args.inputs, "pred.f32"), dtype="<f4")
     target_np = np.fromfile(os.path.join(args.inputs, "target.f32"), dtype="<f4")
@@ -98,48 +110,59 @@ def main():
         return 1
     pred = torch.from_numpy(pred_np.reshape(SHAPE)).to(device).requires_grad_(True)
     target = torch.from_numpy(target_np.reshape(SHAPE)).to(device)
-    print(f"device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
+    print(f"device: {device_name}; torch {torch.__version__}")
 
-    results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    results = {"device": device_name, "torch": torch.__version__}
     plain_value, plain_grad = value_and_grad(asym_unified_monai_formulation, pred, target)
 
     monai_loss = None
+    mismatch = None
     try:
         import monai
         from monai.losses import AsymmetricUnifiedFocalLoss
-
+    except Exception as e:
+        print(f"SKIPPED MONAI: cannot import it ({type(e).__name__}: {e}); "
+              "install the wheel into PYTHONPATH")
+    else:
         monai_loss = AsymmetricUnifiedFocalLoss(weight=WEIGHT, gamma=GAMMA, delta=DELTA)
         results["monai"] = monai.__version__
         monai_value, monai_grad = value_and_grad(monai_loss, pred, target)
         grad_diff = (monai_grad - plain_grad).abs().max().item()
         grad_scale = monai_grad.abs().max().item()
-        print(f"plain implementation vs MONAI: loss {plain_value:.9g} vs {monai_value:.9g}, "
-              f"max |grad difference| {grad_diff:.3g} (max |grad| {grad_scale:.3g})")
+        print(f"plain implementation vs MONAI {monai.__version__}: loss {plain_value:.9g} vs "
+              f"{monai_value:.9g}, max |grad difference| {grad_diff:.3g} (max |grad| {grad_scale:.3g})")
         if abs(plain_value - monai_value) > 1e-5 * abs(monai_value) or grad_diff > 1e-4 * grad_scale:
-            print("compare_torch: the plain implementation does not compute MONAI's loss")
-            return 1
-    except ImportError as e:
-        print(f"SKIPPED MONAI: cannot import it ({e}); install the wheel into PYTHONPATH")
+            mismatch = "the plain implementation does not compute MONAI's loss"
+            print(f"compare_torch: {mismatch}")
 
     timings = {}
-    median, best = time_forward_backward(asym_unified_monai_formulation, pred, target,
-                                         args.iters, args.warmup)
-    timings["pytorch_eager"] = median
-    print(f"PyTorch eager (plain):      median {median:.4f} ms (min {best:.4f})")
+    failures = [mismatch] if mismatch else []
 
-    compiled = torch.compile(asym_unified_monai_formulation)
-    started = time.perf_counter()
-    compiled_value, _ = value_and_grad(compiled, pred, target)
-    compile_s = time.perf_counter() - started
-    median, best = time_forward_backward(compiled, pred, target, args.iters, args.warmup)
-    timings["torch_compile"] = median
-    print(f"torch.compile (plain):      median {median:.4f} ms (min {best:.4f}); "
-          f"compilation {compile_s:.1f} s, loss {compiled_value:.9g}")
+    def timed(name, label, loss_fn):
+        try:
+            median, best = time_forward_backward(loss_fn, pred, target, args.iters, args.warmup)
+        except Exception as e:  # report and go on with the other timings
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            print(f"{label}: FAILED ({type(e).__name__}: {e})")
+            return
+        timings[name] = median
+        print(f"{label}: median {median:.4f} ms (min {best:.4f})")
+
+    timed("pytorch_eager", "PyTorch eager (plain)", asym_unified_monai_formulation)
+
+    try:
+        compiled = torch.compile(asym_unified_monai_formulation)
+        started = time.perf_counter()
+        compiled_value, _ = value_and_grad(compiled, pred, target)
+        print(f"torch.compile: compilation {time.perf_counter() - started:.1f} s, "
+              f"loss {compiled_value:.9g}")
+        timed("torch_compile", "torch.compile (plain)", compiled)
+    except Exception as e:
+        failures.append(f"torch_compile: {type(e).__name__}: {e}")
+        print(f"torch.compile: FAILED ({type(e).__name__}: {e})")
 
     if monai_loss is not None:
-        median, best = time_forward_backward(monai_loss, pred, target, args.iters, args.warmup)
-        timings["monai_eager"] = median
-        print(f"MONAI AsymmetricUnifiedFocalLoss: median {median:.4f} ms (min {best:.4f})")
+        timed("monai_eager", "MONAI AsymmetricUnifiedFocalLoss", monai_loss)
 
     results["timings_ms"] = timings
     ufl_path = os.path.join(args.inputs, "ufl_cuda.json")
@@ -161,10 +184,11 @@ def main():
     except (OSError, KeyError, ValueError) as e:
         print(f"no ufl-cuda timing to compare with ({ufl_path}: {e})")
 
+    results["failures"] = failures
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
