@@ -12,12 +12,13 @@
 //! so a result is bit-identical from run to run and equal to [`block_sum`] on the host. Adding
 //! the padding zeros is exact.
 //!
-//! Error: a term passes through at most 10 tree additions here, after at most `STATS_ITEMS·4`
-//! sequential ones in its thread (statistics pass) or `⌈chunks/256⌉` (finalize pass), so a sum
-//! of `n` terms is within `(d·u)·Σ|x|` of exact with `d ≤ min(n-1, 36 + ⌈chunks/256⌉ + 10)`:
-//! below the oracle's float32 bound for a sum in any order, `min(n-1, 8√(n-1))·u·Σ|x|`, for every
-//! size (`d ≤ 8√(n-1)` once `n > 64`; and `d ≤ n-1` always, since only the additions of two
-//! non-zero partial sums round).
+//! Error: in the statistics pass a term passes through at most `STATS_ITEMS·4 = 16` sequential
+//! additions in its thread and 10 tree additions; in the finalize pass through `⌈chunks/256⌉`
+//! sequential ones and 10 more tree additions. A sum of `n` terms is therefore within
+//! `(d·u)·Σ|x|` of exact (first order) with `d ≤ min(n-1, 36 + ⌈chunks/256⌉)`: below the
+//! oracle's float32 bound for a sum in any order, `min(n-1, 8√(n-1))·u·Σ|x|`, for every size
+//! (`d ≤ n-1` always, since only the addition of two non-zero partial sums rounds, and
+//! `36 + ⌈chunks/256⌉ ≤ 8√(n-1)` once `n > 64`).
 
 /// Lanes of a warp.
 pub const WARP: usize = 32;
