@@ -1,0 +1,697 @@
+//! The problems every backend test runs, and the one comparison with the oracle they all use.
+//!
+//! Inputs are deterministic (a xorshift generator, no randomness between runs): softmax
+//! predictions (a sigmoid for one channel) and one-hot targets (60 % class 0), float32, in
+//! either layout; some cases use soft targets, and some plant predictions on and next to the
+//! clip bounds (exactly `lo` and `hi`, one float32 step inside and outside, 0 and 1).
+//!
+//! The comparison is the oracle's own rule for a float32 implementation: every loss and
+//! gradient entry within `2·e` of the oracle's f64 answer, `e` the float32 error bound of that
+//! entry (`Problem::evaluate_in::<F32Bound>`); an entry the bound marks undetermined (float32
+//! cannot get a single significant digit of it) is counted, not judged; NaN must meet NaN.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use ufl_oracle::bound::F32Bound;
+use ufl_oracle::tensor::Grid;
+use ufl_oracle::{Dtype, Layout, ParamValue, Params, Problem, Tensor};
+
+/// Writes a line to the real stderr, past the test harness's capture.
+pub fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
+    }
+}
+
+/// How the targets are drawn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Targets {
+    OneHot,
+    Soft,
+}
+
+/// Softmax (or sigmoid) predictions and targets of `shape` in `layout`, float32.
+pub fn inputs(
+    shape: &[usize],
+    layout: Layout,
+    scale: f64,
+    targets: Targets,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = Rng::new(seed);
+    let grid = Grid::of(shape, layout);
+    let n: usize = shape.iter().product();
+    let mut p = vec![0.0; n];
+    let mut y = vec![0.0; n];
+    let f32r = |x: f64| x as f32 as f64;
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            if grid.classes == 1 {
+                let z = scale * rng.normal();
+                p[grid.at(b, s, 0)] = f32r(1.0 / (1.0 + (-z).exp()));
+                y[grid.at(b, s, 0)] = match targets {
+                    Targets::OneHot => (rng.uniform() < 0.3) as u8 as f64,
+                    Targets::Soft => f32r(rng.uniform()),
+                };
+                continue;
+            }
+            let z: Vec<f64> = (0..grid.classes).map(|_| scale * rng.normal()).collect();
+            let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+            let total: f64 = e.iter().sum();
+            for c in 0..grid.classes {
+                p[grid.at(b, s, c)] = f32r(e[c] / total);
+            }
+            match targets {
+                Targets::OneHot => {
+                    let label = if rng.uniform() < 0.6 {
+                        0
+                    } else {
+                        1 + (rng.next_u64() as usize) % (grid.classes - 1)
+                    };
+                    y[grid.at(b, s, label)] = 1.0;
+                }
+                Targets::Soft => {
+                    for c in 0..grid.classes {
+                        y[grid.at(b, s, c)] = f32r(rng.uniform());
+                    }
+                }
+            }
+        }
+    }
+    (p, y)
+}
+
+/// Replaces every 7th prediction by a value on or next to the clip bounds `[lo, hi]`.
+pub fn plant_bounds(p: &mut [f64], lo: f32, hi: f32) {
+    let down = |x: f32| f32::from_bits(x.to_bits() - 1);
+    let up = |x: f32| f32::from_bits(x.to_bits() + 1);
+    let values = [
+        lo,
+        hi,
+        down(lo),
+        up(lo),
+        down(hi),
+        up(hi),
+        0.0,
+        1.0,
+        up(up(lo)),
+        down(down(hi)),
+    ];
+    for (k, i) in (0..p.len()).step_by(7).enumerate() {
+        p[i] = values[k % values.len()] as f64;
+    }
+}
+
+/// One test problem.
+pub struct Case {
+    pub name: String,
+    pub problem: Problem,
+}
+
+pub fn params(pairs: &[(&str, ParamValue)]) -> Params {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+pub fn num(x: f64) -> ParamValue {
+    ParamValue::Number(x)
+}
+
+pub fn word(w: &str) -> ParamValue {
+    ParamValue::Text(w.to_string())
+}
+
+pub fn list(xs: &[f64]) -> ParamValue {
+    ParamValue::List(xs.to_vec())
+}
+
+/// The original's float32 clip bounds.
+pub const ORIGINAL_LO: f32 = 1e-7f64 as f32;
+pub const ORIGINAL_HI: f32 = (1.0f64 - 1e-7) as f32;
+
+#[derive(Clone, Copy)]
+pub struct Draw {
+    pub targets: Targets,
+    /// Plant predictions on and around these clip bounds.
+    pub bounds: Option<(f32, f32)>,
+    pub scale: f64,
+}
+
+pub const PLAIN: Draw = Draw {
+    targets: Targets::OneHot,
+    bounds: None,
+    scale: 2.0,
+};
+
+#[allow(clippy::too_many_arguments)]
+pub fn case(
+    name: &str,
+    function: &str,
+    convention: &str,
+    shape: &[usize],
+    layout: Layout,
+    pairs: &[(&str, ParamValue)],
+    draw: Draw,
+    seed: u64,
+) -> Case {
+    let (mut p, y) = inputs(shape, layout, draw.scale, draw.targets, seed);
+    if let Some((lo, hi)) = draw.bounds {
+        plant_bounds(&mut p, lo, hi);
+    }
+    let problem = Problem::named(
+        function,
+        convention,
+        params(pairs),
+        Tensor::new("prediction", shape.to_vec(), p).unwrap(),
+        Tensor::new("target", shape.to_vec(), y).unwrap(),
+        layout,
+        Dtype::F32,
+    )
+    .unwrap();
+    Case {
+        name: name.to_string(),
+        problem,
+    }
+}
+
+/// The default case set: every function of both conventions, shapes, layouts, class counts,
+/// parameters away from their defaults, reductions, and predictions on the clip bounds.
+pub fn cases() -> Vec<Case> {
+    use Layout::{ChannelsFirst as CF, ChannelsLast as CL};
+    let soft = Draw {
+        targets: Targets::Soft,
+        ..PLAIN
+    };
+    let near = |lo: f32, hi: f32| Draw {
+        bounds: Some((lo, hi)),
+        ..PLAIN
+    };
+    let sharp = Draw {
+        scale: 6.0,
+        ..PLAIN
+    };
+    let o = "original";
+    let p = "paper";
+    vec![
+        // ---- original: rank 4, classes 0 and 1 ----
+        case(
+            "o-asym-unified",
+            "asym_unified_focal_loss",
+            o,
+            &[2, 8, 8, 2],
+            CL,
+            &[],
+            PLAIN,
+            1,
+        ),
+        case(
+            "o-sym-unified-3ch",
+            "sym_unified_focal_loss",
+            o,
+            &[2, 8, 8, 3],
+            CL,
+            &[
+                ("weight", num(0.3)),
+                ("delta", num(0.4)),
+                ("gamma", num(0.8)),
+            ],
+            PLAIN,
+            2,
+        ),
+        case(
+            "o-asym-unified-no-weight",
+            "asym_unified_focal_loss",
+            o,
+            &[1, 16, 16, 2],
+            CL,
+            &[
+                ("weight", ParamValue::Null),
+                ("delta", num(0.75)),
+                ("gamma", num(0.25)),
+            ],
+            PLAIN,
+            3,
+        ),
+        case(
+            "o-sym-focal",
+            "symmetric_focal_loss",
+            o,
+            &[2, 6, 10, 2],
+            CL,
+            &[("delta", num(0.25)), ("gamma", num(1.5))],
+            PLAIN,
+            4,
+        ),
+        case(
+            "o-asym-focal-4ch",
+            "asymmetric_focal_loss",
+            o,
+            &[3, 5, 7, 4],
+            CL,
+            &[],
+            PLAIN,
+            5,
+        ),
+        case(
+            "o-sym-tversky",
+            "symmetric_focal_tversky_loss",
+            o,
+            &[2, 8, 8, 2],
+            CL,
+            &[("gamma", num(0.3))],
+            PLAIN,
+            6,
+        ),
+        case(
+            "o-asym-tversky",
+            "asymmetric_focal_tversky_loss",
+            o,
+            &[2, 8, 8, 2],
+            CL,
+            &[("delta", num(0.8)), ("gamma", num(0.6))],
+            PLAIN,
+            7,
+        ),
+        case(
+            "o-asym-unified-channels-first",
+            "asym_unified_focal_loss",
+            o,
+            &[2, 2, 9, 7],
+            CF,
+            &[],
+            PLAIN,
+            8,
+        ),
+        case(
+            "o-asym-unified-bounds",
+            "asym_unified_focal_loss",
+            o,
+            &[2, 8, 8, 2],
+            CL,
+            &[],
+            near(ORIGINAL_LO, ORIGINAL_HI),
+            9,
+        ),
+        case(
+            "o-sym-unified-soft-gamma0",
+            "sym_unified_focal_loss",
+            o,
+            &[2, 8, 8, 2],
+            CL,
+            &[("gamma", num(0.0)), ("weight", num(0.7))],
+            soft,
+            10,
+        ),
+        case(
+            "o-sym-unified-sharp-multichunk",
+            "sym_unified_focal_loss",
+            o,
+            &[2, 40, 40, 2],
+            CL,
+            &[],
+            sharp,
+            11,
+        ),
+        // ---- paper: any rank, layout, class count ----
+        case(
+            "p-asym-unified-2d-cf",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 3, 16, 16],
+            CF,
+            &[],
+            PLAIN,
+            21,
+        ),
+        case(
+            "p-asym-unified-2d-cl",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 16, 16, 3],
+            CL,
+            &[],
+            PLAIN,
+            22,
+        ),
+        case(
+            "p-sym-unified-3d-cf-rare",
+            "sym_unified_focal_loss",
+            p,
+            &[1, 4, 8, 8, 8],
+            CF,
+            &[
+                ("rare_classes", list(&[2.0, 3.0])),
+                ("lambda", num(0.3)),
+                ("delta", num(0.7)),
+                ("gamma", num(0.2)),
+                ("region", word("class-mean")),
+            ],
+            PLAIN,
+            23,
+        ),
+        case(
+            "p-sym-unified-3d-cl",
+            "sym_unified_focal_loss",
+            p,
+            &[2, 6, 6, 6, 3],
+            CL,
+            &[],
+            PLAIN,
+            24,
+        ),
+        case(
+            "p-asym-unified-1ch-cf",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 1, 16, 16],
+            CF,
+            &[],
+            PLAIN,
+            25,
+        ),
+        case(
+            "p-sym-unified-1ch-cl-odd",
+            "sym_unified_focal_loss",
+            p,
+            &[2, 9, 7, 1],
+            CL,
+            &[("lambda", num(0.8))],
+            PLAIN,
+            26,
+        ),
+        case(
+            "p-asym-unified-sum",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 3, 8, 8],
+            CF,
+            &[("reduction", word("sum"))],
+            PLAIN,
+            27,
+        ),
+        case(
+            "p-asym-unified-none",
+            "asym_unified_focal_loss",
+            p,
+            &[3, 8, 8, 3],
+            CL,
+            &[("reduction", word("none"))],
+            PLAIN,
+            28,
+        ),
+        case(
+            "p-sym-unified-none-per-class",
+            "sym_unified_focal_loss",
+            p,
+            &[2, 4, 6, 6],
+            CF,
+            &[
+                ("reduction", word("none-per-class")),
+                ("region", word("class-mean")),
+            ],
+            soft,
+            29,
+        ),
+        case(
+            "p-sym-focal",
+            "symmetric_focal_loss",
+            p,
+            &[2, 3, 10, 10],
+            CF,
+            &[],
+            PLAIN,
+            30,
+        ),
+        case(
+            "p-asym-focal",
+            "asymmetric_focal_loss",
+            p,
+            &[2, 10, 10, 3],
+            CL,
+            &[("delta", num(0.9)), ("gamma", num(3.0))],
+            PLAIN,
+            31,
+        ),
+        case(
+            "p-sym-tversky",
+            "symmetric_focal_tversky_loss",
+            p,
+            &[2, 3, 10, 10],
+            CF,
+            &[("gamma", num(0.9)), ("region", word("class-mean"))],
+            PLAIN,
+            32,
+        ),
+        case(
+            "p-asym-tversky-rare",
+            "asymmetric_focal_tversky_loss",
+            p,
+            &[2, 10, 10, 3],
+            CL,
+            &[("rare_classes", list(&[0.0, 2.0]))],
+            PLAIN,
+            33,
+        ),
+        case(
+            "p-asym-unified-11-classes",
+            "asym_unified_focal_loss",
+            p,
+            &[1, 11, 9, 7],
+            CF,
+            &[("rare_classes", list(&[1.0, 5.0, 10.0]))],
+            PLAIN,
+            34,
+        ),
+        case(
+            "p-sym-unified-11-classes-cl",
+            "sym_unified_focal_loss",
+            p,
+            &[2, 5, 4, 11],
+            CL,
+            &[],
+            PLAIN,
+            35,
+        ),
+        case(
+            "p-asym-unified-odd",
+            "asym_unified_focal_loss",
+            p,
+            &[3, 2, 5, 7],
+            CF,
+            &[],
+            PLAIN,
+            36,
+        ),
+        case(
+            "p-asym-unified-bounds-eps",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 2, 8, 8],
+            CF,
+            &[("eps", num(1e-4))],
+            near(1e-4f32, (1.0f64 - 1e-4) as f32),
+            37,
+        ),
+        case(
+            "p-asym-unified-bounds-default",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 8, 8, 2],
+            CL,
+            &[],
+            near(1e-7f32, (1.0f64 - 1e-7) as f32),
+            38,
+        ),
+        case(
+            "p-asym-unified-rank2",
+            "asym_unified_focal_loss",
+            p,
+            &[5, 3],
+            CF,
+            &[],
+            PLAIN,
+            39,
+        ),
+        case(
+            "p-asym-unified-multichunk-cf",
+            "asym_unified_focal_loss",
+            p,
+            &[2, 2, 64, 80],
+            CF,
+            &[("gamma", num(0.75))],
+            sharp,
+            40,
+        ),
+        case(
+            "p-sym-unified-multichunk-cl",
+            "sym_unified_focal_loss",
+            p,
+            &[2, 64, 80, 2],
+            CL,
+            &[("delta", num(0.3))],
+            PLAIN,
+            41,
+        ),
+    ]
+}
+
+/// The large volumes: `(1, 2, 128, 128, 128)` channels-first in `paper`, `(4, 256, 256, 2)` in
+/// `original`.
+pub fn large_cases() -> Vec<Case> {
+    vec![
+        case(
+            "p-asym-unified-1x2x128x128x128",
+            "asym_unified_focal_loss",
+            "paper",
+            &[1, 2, 128, 128, 128],
+            Layout::ChannelsFirst,
+            &[],
+            PLAIN,
+            101,
+        ),
+        case(
+            "o-asym-unified-4x256x256x2",
+            "asym_unified_focal_loss",
+            "original",
+            &[4, 256, 256, 2],
+            Layout::ChannelsLast,
+            &[],
+            PLAIN,
+            102,
+        ),
+    ]
+}
+
+/// How a result compares with the oracle.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    /// Largest |result - oracle| / (2·e) over the judged entries.
+    pub worst: f64,
+    /// Entries judged.
+    pub judged: usize,
+    /// Entries float32 cannot determine (not judged).
+    pub undetermined: usize,
+    /// The first few entries out of tolerance.
+    pub failures: Vec<String>,
+    pub failed: usize,
+}
+
+impl Comparison {
+    pub fn passed(&self) -> bool {
+        self.failed == 0
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "worst {:.3} of tolerance over {} entries, {} undetermined, {} out of tolerance",
+            self.worst, self.judged, self.undetermined, self.failed
+        )
+    }
+
+    fn judge(&mut self, what: &str, i: usize, got: f32, exact: f64, bound: &F32Bound) {
+        let got = got as f64;
+        if exact.is_nan() && got.is_nan() {
+            self.judged += 1;
+            return;
+        }
+        if bound.undetermined() {
+            self.undetermined += 1;
+            return;
+        }
+        self.judged += 1;
+        let tolerance = 2.0 * bound.e;
+        let diff = (got - exact).abs();
+        let ok = if got == exact {
+            true
+        } else {
+            diff.is_finite() && diff <= tolerance
+        };
+        if tolerance > 0.0 && diff.is_finite() {
+            self.worst = self.worst.max(diff / tolerance);
+        }
+        if !ok {
+            self.failed += 1;
+            if self.failures.len() < 5 {
+                self.failures.push(format!(
+                    "{what}[{i}] = {got:e}, oracle {exact:e}, tolerance {tolerance:e}"
+                ));
+            }
+        }
+    }
+}
+
+/// The oracle's answer and float32 bounds of a problem.
+pub struct Reference {
+    pub loss: Vec<f64>,
+    pub grad: Vec<f64>,
+    pub loss_bound: Vec<F32Bound>,
+    pub grad_bound: Vec<F32Bound>,
+}
+
+pub fn reference(problem: &Problem) -> Reference {
+    let exact = problem.evaluate().expect("the oracle evaluates every case");
+    let bound = problem
+        .evaluate_in::<F32Bound>(true)
+        .expect("the oracle bounds every case");
+    Reference {
+        loss: exact.loss,
+        grad: exact.grad,
+        loss_bound: bound.loss,
+        grad_bound: bound.grad.expect("a gradient bound"),
+    }
+}
+
+/// Compares a float32 loss and gradient with the oracle, entry by entry.
+pub fn compare(reference: &Reference, loss: &[f32], grad: &[f32]) -> Comparison {
+    let mut c = Comparison::default();
+    if loss.len() != reference.loss.len() || grad.len() != reference.grad.len() {
+        c.failed = 1;
+        c.failures.push(format!(
+            "lengths: loss {} (oracle {}), gradient {} (oracle {})",
+            loss.len(),
+            reference.loss.len(),
+            grad.len(),
+            reference.grad.len()
+        ));
+        return c;
+    }
+    for (i, (&got, &exact)) in loss.iter().zip(&reference.loss).enumerate() {
+        c.judge("loss", i, got, exact, &reference.loss_bound[i]);
+    }
+    for (i, (&got, &exact)) in grad.iter().zip(&reference.grad).enumerate() {
+        c.judge("grad", i, got, exact, &reference.grad_bound[i]);
+    }
+    c
+}
+
+/// The problem's arrays as float32.
+pub fn arrays32(problem: &Problem) -> (Vec<f32>, Vec<f32>) {
+    (
+        problem.pred.data.iter().map(|&x| x as f32).collect(),
+        problem.target.data.iter().map(|&x| x as f32).collect(),
+    )
+}
