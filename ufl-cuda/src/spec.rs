@@ -161,14 +161,8 @@ impl Spec {
         let hyper = resolve(problem.function, problem.convention, &problem.params)?;
         problem.pred.check("prediction", problem.dtype)?;
         problem.target.check("target", problem.dtype)?;
-        let shape = &problem.pred.shape;
-        if *shape != problem.target.shape {
-            return Err(UflError::ShapeMismatch {
-                pred: shape.clone(),
-                target: problem.target.shape.clone(),
-            }
-            .into());
-        }
+        // The convention first: MONAI's targets may be class indices of another shape, which
+        // are valid there and simply not covered here.
         let convention = match problem.convention {
             Convention::Original => KernelConvention::Original,
             Convention::Paper => KernelConvention::Paper,
@@ -180,6 +174,14 @@ impl Spec {
                 .into())
             }
         };
+        let shape = &problem.pred.shape;
+        if *shape != problem.target.shape {
+            return Err(UflError::ShapeMismatch {
+                pred: shape.clone(),
+                target: problem.target.shape.clone(),
+            }
+            .into());
+        }
         // Only `original` defines the other functions (`resolve` refuses them in `paper`).
         let Some(parts) = parts else {
             return Err(Unsupported::Function {
