@@ -58,7 +58,13 @@ PY
     if ! ls "$GPU_DIR"/wheels/monai-1.6.1-*.whl >/dev/null 2>&1; then
         python3 -m pip download --no-deps monai==1.6.1 -d "$GPU_DIR/wheels"
     fi
-    for b in unit nvrtc mirror gpu bench; do
+    # The oracle's command line and the default case set, for the PyTorch file-protocol check.
+    cargo build --release --bin ufl-oracle
+    cp target/release/ufl-oracle "$GPU_DIR/bin/ufl-oracle"
+    strip "$GPU_DIR/bin/ufl-oracle" 2>/dev/null || true
+    rm -rf "$GPU_DIR/cases"
+    "$GPU_DIR/bin/ufl-oracle" cases --out "$GPU_DIR/cases" --groups default
+    for b in unit nvrtc mirror gpu harness bench ufl-oracle; do
         [ -x "$GPU_DIR/bin/$b" ] || { echo "missing $GPU_DIR/bin/$b"; exit 1; }
     done
     du -sh "$GPU_DIR"
@@ -114,7 +120,7 @@ export RUST_BACKTRACE=1
 # Every stage gets what is left of the budget (the device run's limit is 360 s), and the most
 # informative stages go first: the GPU tests, the benchmarks, then the CPU-only tests that
 # already ran on the Rust machine.
-BUDGET=${UFL_CHECK_BUDGET:-330}
+BUDGET=${UFL_CHECK_BUDGET:-420}
 started=$SECONDS
 limit() {  # limit WANTED: seconds a stage may take, 0 when the budget is spent
     local left=$((BUDGET - (SECONDS - started)))
@@ -140,6 +146,7 @@ run_tests() {  # run_tests NAME WANTED_SECONDS
 
 run_tests unit 30
 run_tests gpu 120
+run_tests harness 150
 
 # ---- benchmark: ufl-cuda -------------------------------------------------------------------
 BENCH_DIR=/tmp/ufl-cuda-bench
@@ -186,6 +193,22 @@ if [ -s "$BENCH_DIR/pred.f32" ] && $PY -c 'import torch' >/dev/null 2>&1; then
     [ $prc = 0 ] || { say "torch comparison: FAILED (exit $prc), see torch.log"; status=1; }
 else
     say "torch comparison: skipped ($( [ -s "$BENCH_DIR/pred.f32" ] && echo "no python3 with torch" || echo "no inputs from the bench"))"
+fi
+
+# ---- an independent float32 GPU implementation through the file protocol ----------------------
+# examples/check_pytorch.py (PyTorch autograd, float32, on the GPU) answers the default case set;
+# the oracle's `check` judges its results as it would any backend's.
+s=$(limit 60)
+if [ "$s" != 0 ] && $PY -c 'import torch' >/dev/null 2>&1 && [ -s "$GPU_DIR/cases/cases.json" ]; then
+    PYTHONUNBUFFERED=1 timeout "$s" $PY examples/check_pytorch.py "$GPU_DIR/cases/cases.json" \
+        "$OUT/torch-results.json" --device cuda >"$OUT/torch-check.log" 2>&1
+    "$GPU_DIR/bin/ufl-oracle" check --cases "$GPU_DIR/cases/cases.json" --results "$OUT/torch-results.json" \
+        --report "$OUT/torch-report.json" >>"$OUT/torch-check.log" 2>&1
+    crc=$?
+    say "pytorch file protocol: $(grep -E '^[0-9]+ cases' "$OUT/torch-check.log" | tail -1) (check exit $crc)"
+    [ $crc = 0 ] || status=1
+else
+    say "pytorch file protocol: not run (budget, torch or cases missing)"
 fi
 
 # ---- the CPU-only tests (they also run without a GPU) -----------------------------------------
