@@ -12,7 +12,7 @@
 #
 #   carry: [".gpu"]            (about 8 MiB in all; the limit is 64 MiB — `prepare` prints it)
 #   command: bash ufl-cuda/gpu-check.sh
-#   timeout: 360 s             (the stages share a 330 s budget, most informative first)
+#   timeout: 450 s             (the stages share a budget of 420 s, most informative first)
 #
 # The run mode uses only what the GPU machine has: the carried binaries (x86-64, glibc 2.36),
 # the CUDA driver, an NVRTC 13 library (found under /usr/local/cuda* or the torch environment
