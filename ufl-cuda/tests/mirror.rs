@@ -68,15 +68,27 @@ fn planted_bugs_are_caught() {
     assert!(compare(&reference, &honest.loss, &honest.grad).passed());
     spec.scalars.smooth = 1e-6;
     let mut zeroed_target = target.clone();
-    // Remove class 1 from item 0 so that its TP is 0 and the smoothing dominates.
+    let mut pred = pred;
+    // Remove class 1 from item 0 and predict it nowhere (on the lower clip bound), so that its
+    // TP is 0, its FP tiny, and the smoothing dominates its Tversky index.
     let n = spec.geometry.spatial as usize;
+    let (lo, hi) = ufl_oracle::Dtype::F32.clip_bounds(1e-7);
     for s in 0..n {
         zeroed_target[s * 2 + 1] = 0.0;
         zeroed_target[s * 2] = 1.0;
+        pred[s * 2 + 1] = lo as f32;
+        pred[s * 2] = hi as f32;
     }
     let mut problem = case.problem.clone();
     problem.target.data = zeroed_target.iter().map(|&x| x as f64).collect();
+    problem.pred.data = pred.iter().map(|&x| x as f64).collect();
     let reference = common::reference(&problem);
+    let honest_spec = Spec::from_problem(&problem).unwrap();
+    let honest = replay(&honest_spec, &pred, &zeroed_target);
+    assert!(
+        compare(&reference, &honest.loss, &honest.grad).passed(),
+        "the honest kernels pass these inputs"
+    );
     let planted = replay(&spec, &pred, &zeroed_target);
     assert!(!compare(&reference, &planted.loss, &planted.grad).passed());
 }
