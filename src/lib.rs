@@ -34,6 +34,7 @@ pub mod bound;
 pub mod derivatives;
 pub mod error;
 pub mod eval;
+pub mod fast;
 pub mod fd;
 pub mod fixtures;
 pub mod io;
