@@ -224,11 +224,11 @@ fn valid_values(xs: &[f64], float32: bool) -> bool {
     let mut ok = true;
     if float32 {
         for &v in xs {
-            ok &= (v >= 0.0) & (v <= 1.0) & ((v as f32 as f64) == v);
+            ok &= (0.0..=1.0).contains(&v) & ((v as f32 as f64) == v);
         }
     } else {
         for &v in xs {
-            ok &= (v >= 0.0) & (v <= 1.0);
+            ok &= (0.0..=1.0).contains(&v);
         }
     }
     ok
@@ -238,7 +238,7 @@ fn valid_values(xs: &[f64], float32: bool) -> bool {
 fn finite_values(xs: &[f64]) -> bool {
     let mut ok = true;
     for &v in xs {
-        ok &= (v - v) == 0.0;
+        ok &= v.is_finite();
     }
     ok
 }
@@ -290,6 +290,24 @@ impl Kernel<'_> {
             }
         } else {
             out[..len].copy_from_slice(&src[start..start + len]);
+        }
+    }
+
+    /// Two caller channels interleaved (channels-last, C = 2, read directly): both channels of
+    /// a block are split in one pass over contiguous memory.
+    #[inline(always)]
+    fn interleaved_pair(&self) -> bool {
+        self.grid.channels_last && self.grid.classes == 2 && self.expansion == Expansion::Direct
+    }
+
+    /// Splits positions `s..s+len` of item `b` of a two-channel channels-last array.
+    #[inline(always)]
+    fn deinterleave(&self, src: &[f64], b: usize, s: usize, out: &mut [Buf; 2], len: usize) {
+        let start = self.grid.at(b, s, 0);
+        let [c0, c1] = out;
+        for (i, pair) in src[start..start + 2 * len].chunks_exact(2).enumerate() {
+            c0[i] = pair[0];
+            c1[i] = pair[1];
         }
     }
 
@@ -385,18 +403,37 @@ impl Kernel<'_> {
             [0.0; BLOCK],
         );
         let mut pass = [false; BLOCK];
+        let pair = self.interleaved_pair();
+        let (mut pair_p, mut pair_y, mut pair_dir) =
+            ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
             if !self.block_is_valid(item.b, s, len) {
                 return None;
             }
+            if pair {
+                self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
+                self.deinterleave(self.target, item.b, s, &mut pair_y, len);
+                if let Some(direction) = self.direction {
+                    self.deinterleave(direction, item.b, s, &mut pair_dir, len);
+                }
+            }
             for (ch, role) in self.roles.iter().enumerate() {
                 let a = &mut acc[ch];
-                self.gather(item.b, s, ch, &mut p, &mut y, len);
+                if pair {
+                    p[..len].copy_from_slice(&pair_p[ch][..len]);
+                    y[..len].copy_from_slice(&pair_y[ch][..len]);
+                } else {
+                    self.gather(item.b, s, ch, &mut p, &mut y, len);
+                }
                 self.clip(&p, &mut q, &mut pass, len);
                 if let Some(direction) = self.direction {
-                    self.gather_direction(direction, item.b, s, ch, &mut dir, len);
+                    if pair {
+                        dir[..len].copy_from_slice(&pair_dir[ch][..len]);
+                    } else {
+                        self.gather_direction(direction, item.b, s, ch, &mut dir, len);
+                    }
                     for i in 0..len {
                         dir[i] = if pass[i] { dir[i] } else { 0.0 };
                     }
@@ -442,19 +479,37 @@ impl Kernel<'_> {
         let mut g0 = [0.0; BLOCK];
         let mut g = [0.0; BLOCK];
         let mut pass = [false; BLOCK];
+        let pair = self.interleaved_pair();
+        let (mut pair_p, mut pair_y) = ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
             let local = s - item.s0;
+            if pair {
+                self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
+                self.deinterleave(self.target, item.b, s, &mut pair_y, len);
+            }
             for (ch, role) in self.roles.iter().enumerate() {
                 let k = &coeffs[ch];
-                self.gather(item.b, s, ch, &mut p, &mut y, len);
+                if pair {
+                    p[..len].copy_from_slice(&pair_p[ch][..len]);
+                    y[..len].copy_from_slice(&pair_y[ch][..len]);
+                } else {
+                    self.gather(item.b, s, ch, &mut p, &mut y, len);
+                }
                 self.clip(&p, &mut q, &mut pass, len);
                 if let Some(focal) = role.focal {
                     with_factor!(focal.power, f => focal_derivatives(f, focal.torch, &q, &y, &mut d, len));
                 }
                 element_gradients(role, k, self.tversky_first, &y, &d, &pass, &mut g, len);
                 match self.expansion {
+                    Expansion::Direct if pair => {
+                        if ch == 0 {
+                            g0[..len].copy_from_slice(&g[..len]);
+                        } else {
+                            out.write_pair(local, &g0[..len], &g[..len]);
+                        }
+                    }
                     Expansion::Direct => out.write(ch, local, &g[..len]),
                     Expansion::Single { .. } => {
                         if ch == 0 {
@@ -487,30 +542,47 @@ fn complement(x: &mut Buf, len: usize, round: bool) {
     }
 }
 
-/// `Σ y·q`, `Σ y·(1-q)`, `Σ (1-y)·q` of a block.
+/// `Σ y·q`, `Σ y·(1-q)`, `Σ (1-y)·q` of a block, term `i` in lane `i mod 8` (`sum.rs`).
 #[inline(always)]
 fn tversky_sums(q: &Buf, y: &Buf, len: usize) -> (f64, f64, f64) {
-    let (mut tp, mut fn_, mut fp) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-    for i in 0..len {
-        let l = i % LANES;
-        tp[l] += y[i] * q[i];
-        fn_[l] += y[i] * (1.0 - q[i]);
-        fp[l] += (1.0 - y[i]) * q[i];
-    }
-    (fold_lanes(&tp), fold_lanes(&fn_), fold_lanes(&fp))
+    lane_sums3(&q[..len], &y[..len], |q, y| {
+        (y * q, y * (1.0 - q), (1.0 - y) * q)
+    })
 }
 
 /// The tangents of the three sums for `q̇` (zero where the clip stops the derivative).
 #[inline(always)]
 fn tversky_tangents(y: &Buf, qdot: &Buf, len: usize) -> (f64, f64, f64) {
-    let (mut tp, mut fn_, mut fp) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-    for i in 0..len {
-        let l = i % LANES;
-        tp[l] += y[i] * qdot[i];
-        fn_[l] += y[i] * (0.0 - qdot[i]);
-        fp[l] += (1.0 - y[i]) * qdot[i];
+    lane_sums3(&qdot[..len], &y[..len], |qd, y| {
+        (y * qd, y * (0.0 - qd), (1.0 - y) * qd)
+    })
+}
+
+/// Three lane sums of `terms(a_i, b_i)` over a block, each folded by the fixed tree.
+#[inline(always)]
+fn lane_sums3(
+    a: &[f64],
+    b: &[f64],
+    terms: impl Fn(f64, f64) -> (f64, f64, f64),
+) -> (f64, f64, f64) {
+    let (mut s0, mut s1, mut s2) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut ac = a.chunks_exact(LANES);
+    let mut bc = b.chunks_exact(LANES);
+    for (x, z) in (&mut ac).zip(&mut bc) {
+        for l in 0..LANES {
+            let (t0, t1, t2) = terms(x[l], z[l]);
+            s0[l] += t0;
+            s1[l] += t1;
+            s2[l] += t2;
+        }
     }
-    (fold_lanes(&tp), fold_lanes(&fn_), fold_lanes(&fp))
+    for (l, (&x, &z)) in ac.remainder().iter().zip(bc.remainder()).enumerate() {
+        let (t0, t1, t2) = terms(x, z);
+        s0[l] += t0;
+        s1[l] += t1;
+        s2[l] += t2;
+    }
+    (fold_lanes(&s0), fold_lanes(&s1), fold_lanes(&s2))
 }
 
 /// Every element's derivative: `y·g_TP - y·g_FN + (1-y)·g_FP` and `k1·(k2·(k3·d))`, each added
@@ -569,6 +641,24 @@ pub enum ItemOut<'a> {
 }
 
 impl ItemOut<'_> {
+    /// Writes channels 0 and 1 of a two-channel interleaved part.
+    #[inline(always)]
+    fn write_pair(&mut self, local: usize, c0: &[f64], c1: &[f64]) {
+        match self {
+            ItemOut::Interleaved { data, .. } => {
+                let dst = &mut data[2 * local..2 * (local + c0.len())];
+                for (i, pair) in dst.chunks_exact_mut(2).enumerate() {
+                    pair[0] = c0[i];
+                    pair[1] = c1[i];
+                }
+            }
+            ItemOut::Planar(_) => {
+                self.write(0, local, c0);
+                self.write(1, local, c1);
+            }
+        }
+    }
+
     #[inline(always)]
     fn write(&mut self, c: usize, local: usize, values: &[f64]) {
         match self {

@@ -169,14 +169,8 @@ fn pow2(n: f64) -> f64 {
 /// about 709.78, `0` below about -745.13, correctly rounded into the subnormal range between.
 #[inline(always)]
 pub fn exp_dd(hi: f64, lo: f64) -> f64 {
-    // Clamp to where the scaling below is valid; NaN passes through the comparisons.
-    let x = if hi < -746.0 {
-        -746.0
-    } else if hi > 710.0 {
-        710.0
-    } else {
-        hi
-    };
+    // Clamp to where the scaling below is valid (a NaN stays NaN).
+    let x = hi.clamp(-746.0, 710.0);
     let k = (x * INV_LN2 + ROUND_SHIFT) - ROUND_SHIFT;
     let r_hi = x - k * LN2_HI; // exact (fdlibm)
     let r_lo = k * LN2_LO - lo;
@@ -380,7 +374,9 @@ mod tests {
     }
 
     /// The sample families of the module table: (name, generator).
-    fn families() -> Vec<(&'static str, Box<dyn Fn(&mut Lcg) -> f64>)> {
+    type Family = (&'static str, Box<dyn Fn(&mut Lcg) -> f64>);
+
+    fn families() -> Vec<Family> {
         vec![
             (
                 "log-uniform [1e-7, 1]",
