@@ -332,7 +332,7 @@ impl<'a> Run<'a> {
         let grid = self.plan.grid;
         let channels = self.plan.roles.len();
         let (k, isa) = (&self.kernel, self.isa);
-        let mut grad = vec![0.0; grid.len()];
+        let mut grad = gradient_buffer(grid.len());
         let per_batch = grid.spatial * grid.classes;
         let pieces: Vec<(Item, ItemOut<'_>)> = if grid.channels_last {
             grad.chunks_mut(per_batch)
@@ -390,5 +390,33 @@ impl<'a> Run<'a> {
                 .for_each(|(g, rows)| depth_gradient(isa, d, k, g * step, rows, &depth_coeffs));
         }
         grad
+    }
+}
+
+/// A zeroed array for the gradient. On Linux, the kernel is asked to back it with transparent
+/// huge pages where the system allows it (`madvise`): a fresh 33 MB array then costs 16 page
+/// faults instead of 8192, which is most of the cost of writing it once (12 ms against 3 ms
+/// measured on a 128³ two-class gradient).
+fn gradient_buffer(n: usize) -> Vec<f64> {
+    let v = vec![0.0f64; n];
+    #[cfg(target_os = "linux")]
+    advise_huge_pages(&v);
+    v
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(v: &[f64]) {
+    const HUGE: usize = 1 << 21;
+    let bytes = std::mem::size_of_val(v);
+    let start = v.as_ptr() as usize;
+    let first = start.next_multiple_of(HUGE);
+    let end = (start + bytes) & !(HUGE - 1);
+    if end > first {
+        // SAFETY: [first, end) lies inside the vector's allocation. MADV_HUGEPAGE changes only
+        // how the kernel backs those pages, never their contents (zero here), and a refusal
+        // leaves them as they were; the result is therefore ignored.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
     }
 }
