@@ -146,8 +146,13 @@ impl Problem {
         })
     }
 
-    /// The oracle's answer: value and gradient in f64.
+    /// The oracle's answer: value and gradient in f64. Problems the fast path covers are
+    /// answered by it (`fast.rs`: the same expressions, within the same error bound);
+    /// `evaluate_in::<f64>(true)` always runs the generic evaluator.
     pub fn evaluate(&self) -> Result<Evaluation, UflError> {
+        if let Some(answer) = crate::fast::evaluate(self) {
+            return Ok(answer);
+        }
         let prepared = self.prepare()?;
         let out = prepared.run::<f64>(
             &prepared.hyper,

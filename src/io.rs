@@ -8,7 +8,7 @@
 use crate::error::UflError;
 use crate::fixtures::number;
 use crate::tensor::{element_count, Dtype, Tensor, MAX_ELEMENTS};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 use serde_json::Value;
 use std::path::Path;
@@ -168,7 +168,17 @@ pub fn read_npy_bytes(
     let map = |e: ReadNpyError| npy_err(source, e.to_string());
     let (data, dtype) = if width == 8 {
         let a = ArrayD::<f64>::read_npy(bytes).map_err(map)?;
-        (a.iter().copied().collect::<Vec<f64>>(), Dtype::F64)
+        // A C-order array's buffer is the data in order: taken over, not copied.
+        let data = if a.is_standard_layout() {
+            let (v, offset) = a.into_raw_vec_and_offset();
+            match offset {
+                Some(0) | None => v,
+                Some(o) => v[o..].to_vec(),
+            }
+        } else {
+            a.iter().copied().collect::<Vec<f64>>()
+        };
+        (data, Dtype::F64)
     } else {
         let a = ArrayD::<f32>::read_npy(bytes).map_err(map)?;
         (
@@ -260,8 +270,8 @@ fn flatten(
 /// Writes an array: `.npy` (float64) by extension, else JSON `{"shape", "data"}`.
 pub fn write_array(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), UflError> {
     if path.extension().is_some_and(|e| e == "npy") {
-        let a =
-            ArrayD::from_shape_vec(shape.to_vec(), data.to_vec()).map_err(|e| io_err(path, e))?;
+        // A view: the data is written from where it is, not copied first.
+        let a = ArrayViewD::from_shape(shape.to_vec(), data).map_err(|e| io_err(path, e))?;
         let f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
         a.write_npy(std::io::BufWriter::new(f))
             .map_err(|e| io_err(path, e))

@@ -36,6 +36,7 @@ pub mod derivatives;
 pub mod diagnose;
 pub mod error;
 pub mod eval;
+pub mod fast;
 pub mod fd;
 pub mod fixtures;
 pub mod harness;

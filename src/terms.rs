@@ -135,6 +135,21 @@ pub fn tversky<T: Real>(
 }
 
 impl<T: Real> Tversky<T> {
+    /// The index from its three sums, `TP`, `FN = Σ y·(1-q)` and `FP = Σ (1-y)·q`.
+    pub fn from_sums(tp: T, fn_: T, fp: T, delta: T, smooth: T) -> Self {
+        let one = T::one();
+        let num = tp + smooth;
+        let den = tp + delta * fn_ + (one - delta) * fp + smooth;
+        Tversky {
+            tp,
+            fn_,
+            fp,
+            num,
+            den,
+            ti: num / den,
+        }
+    }
+
     /// The per-statistic gradients `(g_TP, g_FN, g_FP)` for an upstream `g_TI`.
     pub fn statistic_gradients(&self, delta: T, g_ti: T) -> (T, T, T) {
         let g_num = g_ti / self.den;

@@ -1,0 +1,288 @@
+//! Timing of the fast path on realistic volumes: the value, the value with the full gradient,
+//! and a JVP, for `asym_unified_focal_loss`, `sym_unified_focal_loss`, `dice_loss` and
+//! `focal_tversky_loss`, in every convention that defines them and in both layouts, on a batch
+//! of four 256² slices and on one 128³ volume (two classes), float32 and float64 inputs.
+//!
+//! Before anything is timed, each configuration's answer is checked against the generic
+//! evaluator on the same input: loss and every gradient entry within `2·e` (`e` the float64
+//! error bound of that entry), and the JVP against the generic forward mode within twice the
+//! bound of `⟨grad, v⟩` (as `tests/fast.rs` derives it). A bench never times a wrong answer.
+//!
+//! `cargo bench --bench fast [-- FILTER]` (a few minutes on 2 cores; a FILTER, a substring of
+//! the names, skips the checks of the configurations it excludes). The element passes run on a
+//! rayon pool of `UFL_BENCH_THREADS` threads (default 1). `UFL_BENCH_EXPORT=DIR` writes each
+//! selected configuration's inputs as `.npy` files (float64 values, float32-representable for the
+//! float32 cases) to `DIR` and exits: `benches/compare_torch.py` times MONAI on those arrays.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+use ufl_oracle::bound::{F64Bound, SUM_LAMBDA};
+use ufl_oracle::tensor::Grid;
+use ufl_oracle::{fast, Dtype, Layout, Params, Problem, Tensor};
+
+/// One bench configuration.
+struct Config {
+    function: &'static str,
+    convention: &'static str,
+    layout: Layout,
+    /// Channels-last shape; the channels-first one is derived.
+    shape_last: [usize; 5],
+    rank: usize,
+    dtype: Dtype,
+}
+
+impl Config {
+    fn shape(&self) -> Vec<usize> {
+        let s = &self.shape_last[..self.rank];
+        match self.layout {
+            Layout::ChannelsLast => s.to_vec(),
+            Layout::ChannelsFirst => {
+                let mut v = vec![s[0], s[self.rank - 1]];
+                v.extend_from_slice(&s[1..self.rank - 1]);
+                v
+            }
+        }
+    }
+
+    /// `FUNCTION/CONVENTION/LAYOUT/DTYPE/SHAPE` with short words (criterion cuts folder names
+    /// at 64 characters): `asym`, `sym`, `dice`, `focal_tversky`; `cf`, `cl`; `f32`, `f64`.
+    fn name(&self) -> String {
+        let shape: Vec<String> = self.shape().iter().map(|d| d.to_string()).collect();
+        let function = match self.function {
+            "asym_unified_focal_loss" => "asym",
+            "sym_unified_focal_loss" => "sym",
+            "dice_loss" => "dice",
+            _ => "focal_tversky",
+        };
+        let layout = match self.layout {
+            Layout::ChannelsFirst => "cf",
+            Layout::ChannelsLast => "cl",
+        };
+        let dtype = match self.dtype {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        };
+        format!(
+            "{function}/{}/{layout}/{dtype}/{}",
+            self.convention,
+            shape.join("x")
+        )
+    }
+}
+
+fn configs() -> Vec<Config> {
+    let (cl, cf) = (Layout::ChannelsLast, Layout::ChannelsFirst);
+    let mut out = Vec::new();
+    for (function, convention, layout) in [
+        ("asym_unified_focal_loss", "monai", cf),
+        ("asym_unified_focal_loss", "original", cl),
+        ("asym_unified_focal_loss", "paper", cl),
+        ("asym_unified_focal_loss", "paper", cf),
+        ("sym_unified_focal_loss", "original", cl),
+        ("sym_unified_focal_loss", "paper", cl),
+        ("sym_unified_focal_loss", "paper", cf),
+        ("dice_loss", "original", cl),
+        ("dice_loss", "original", cf),
+        ("focal_tversky_loss", "original", cl),
+        ("focal_tversky_loss", "original", cf),
+    ] {
+        for (shape_last, rank) in [([4, 256, 256, 2, 0], 4), ([1, 128, 128, 128, 2], 5)] {
+            for dtype in [Dtype::F64, Dtype::F32] {
+                out.push(Config {
+                    function,
+                    convention,
+                    layout,
+                    shape_last,
+                    rank,
+                    dtype,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A segmentation-like input: class-1 probability `σ(z)` with `z` noisy around a label
+/// (30% foreground), class 0 its complement, rounded to the dtype; a few entries on the clip
+/// bounds and at 0 and 1.
+fn problem(c: &Config) -> Problem {
+    let shape = c.shape();
+    let grid = Grid::of(&shape, c.layout);
+    let n: usize = shape.iter().product();
+    let (mut p, mut y) = (vec![0.0; n], vec![0.0; n]);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (lo, hi) = c.dtype.clip_bounds(1e-7);
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            let fg = uniform() < 0.3;
+            let z = if fg { 2.0 } else { -2.0 } + 3.0 * (uniform() + uniform() - 1.0);
+            let mut p1 = c.dtype.round(1.0 / (1.0 + (-z).exp()));
+            let r = uniform();
+            if r < 1e-3 {
+                p1 = [0.0, 1.0, lo, hi][(r * 4e3) as usize % 4];
+            }
+            p[grid.at(b, s, 1)] = p1;
+            p[grid.at(b, s, 0)] = c.dtype.round(1.0 - p1);
+            y[grid.at(b, s, fg as usize)] = 1.0;
+        }
+    }
+    Problem::named(
+        c.function,
+        c.convention,
+        Params::new(),
+        Tensor::new("prediction", shape.clone(), p).unwrap(),
+        Tensor::new("target", shape, y).unwrap(),
+        c.layout,
+        c.dtype,
+    )
+    .unwrap()
+}
+
+fn direction(shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5)
+        .collect();
+    Tensor::new("direction", shape.to_vec(), data).unwrap()
+}
+
+/// The checks of the module documentation; panics with the first disagreement.
+fn check(name: &str, problem: &Problem, v: &Tensor) {
+    let fast = fast::evaluate(problem).unwrap_or_else(|| panic!("{name}: not on the fast path"));
+    let generic = problem.evaluate_in::<f64>(true).unwrap();
+    let bound = problem.evaluate_in::<F64Bound>(true).unwrap();
+    let agree = |what: &str, f: f64, g: f64, e: f64| {
+        let same = if g.is_finite() {
+            (f - g).abs() <= 2.0 * e
+        } else {
+            f == g || (f.is_nan() && g.is_nan())
+        };
+        assert!(same, "{name}: {what} fast {f:e} generic {g:e} bound {e:e}");
+    };
+    agree("loss", fast.loss[0], generic.loss[0], bound.loss[0].e);
+    let (gg, ge) = (generic.grad.unwrap(), bound.grad.unwrap());
+    for i in 0..gg.len() {
+        agree(&format!("grad[{i}]"), fast.grad[i], gg[i], ge[i].e);
+    }
+    let n = gg.len() as f64;
+    let sum_factor = (n - 1.0).min(SUM_LAMBDA * (n - 1.0).sqrt()) * F64Bound::U;
+    let tol = 2.0
+        * (ge
+            .iter()
+            .zip(&v.data)
+            .map(|(e, v)| e.e * v.abs())
+            .sum::<f64>()
+            + sum_factor
+                * gg.iter()
+                    .zip(&v.data)
+                    .map(|(g, v)| (g * v).abs())
+                    .sum::<f64>());
+    let (fj, gj) = (
+        fast::jvp(problem, v).unwrap()[0].derivative,
+        problem.jvp_generic(v).unwrap()[0].derivative,
+    );
+    assert!(
+        (fj - gj).abs() <= tol,
+        "{name}: jvp fast {fj:e} generic {gj:e} tolerance {tol:e}"
+    );
+}
+
+/// Criterion's name filter: the first argument that is neither a flag nor a flag's value.
+fn filter() -> Option<String> {
+    const WITH_VALUE: &[&str] = &[
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--format",
+        "--plotting-backend",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+fn bench(c: &mut Criterion) {
+    let threads = std::env::var("UFL_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+    let export = std::env::var_os("UFL_BENCH_EXPORT").map(PathBuf::from);
+    let filter = filter();
+    for config in configs() {
+        let name = config.name();
+        let modes = ["value", "value+grad", "jvp"];
+        if let Some(f) = &filter {
+            if !modes
+                .iter()
+                .any(|m| format!("{m}/{name}").contains(f.as_str()))
+            {
+                continue;
+            }
+        }
+        let problem = problem(&config);
+        if let Some(dir) = &export {
+            std::fs::create_dir_all(dir).expect("export folder");
+            let stem = name.replace('/', "_");
+            for (what, t) in [("pred", &problem.pred), ("target", &problem.target)] {
+                let path = dir.join(format!("{stem}.{what}.npy"));
+                ufl_oracle::io::write_array(&path, &t.shape, &t.data).expect("export");
+            }
+            println!("exported {stem}");
+            continue;
+        }
+        let v = direction(&problem.pred.shape);
+        check(&name, &problem, &v);
+        // The pool is entered inside each iteration (a few microseconds against milliseconds):
+        // criterion's state cannot move to another thread.
+        c.bench_function(&format!("value/{name}"), |b| {
+            b.iter(|| pool.install(|| black_box(fast::value(&problem).unwrap())))
+        });
+        c.bench_function(&format!("value+grad/{name}"), |b| {
+            b.iter(|| pool.install(|| black_box(fast::evaluate(&problem).unwrap())))
+        });
+        c.bench_function(&format!("jvp/{name}"), |b| {
+            b.iter(|| pool.install(|| black_box(fast::jvp(&problem, &v).unwrap())))
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(800))
+        .nresamples(2000)
+        .without_plots();
+    targets = bench
+}
+criterion_main!(benches);
