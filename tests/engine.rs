@@ -427,3 +427,36 @@ fn forward_mode_is_correct_under_the_dual_types_pitfalls() {
         );
     }
 }
+
+#[test]
+fn jvp_gives_the_loss_entries_in_the_order_evaluate_gives_them() {
+    // MONAI's per-element loss (B, 2, spatial...) given channels-last comes back channels-last,
+    // from evaluate and from forward mode alike.
+    for layout in [Layout::ChannelsFirst, Layout::ChannelsLast] {
+        let shape = match layout {
+            Layout::ChannelsFirst => vec![2, 2, 3, 2],
+            Layout::ChannelsLast => vec![2, 3, 2, 2],
+        };
+        let (pred, target) = inputs(&shape, layout, Dtype::F64, 1.5, 11);
+        let problem = Problem {
+            function: FunctionId::AsymmetricFocalLoss,
+            convention: "monai".parse().unwrap(),
+            params: params(&[("reduction", word("none"))]),
+            pred,
+            target,
+            layout,
+            dtype: Dtype::F64,
+        };
+        let answer = problem.evaluate().unwrap();
+        assert_eq!(answer.loss.len(), 24);
+        let jvp = problem.jvp(&direction(&shape, 5)).unwrap();
+        assert_eq!(jvp.len(), answer.loss.len());
+        for (i, (d, l)) in jvp.iter().zip(&answer.loss).enumerate() {
+            assert!(
+                (d.value - l).abs() <= 1e-15 * l.abs(),
+                "{layout:?} entry {i}: forward mode {} vs evaluate {l}",
+                d.value
+            );
+        }
+    }
+}
