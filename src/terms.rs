@@ -103,7 +103,7 @@ pub fn tversky<T: Real>(
         fp,
         num,
         den,
-        ti: num / den,
+        ti: num.quotient(den),
     }
 }
 
