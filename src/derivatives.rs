@@ -64,8 +64,9 @@ impl Problem {
             .collect();
         let target: Vec<Dual> = prepared.target.data.iter().map(|&t| Dual::cst(t)).collect();
         let out = prepared.run(&hyper, &pred, &target, false)?;
-        Ok(out
-            .loss
+        // Entry by entry as `evaluate` gives them: a per-element loss in the caller's layout.
+        let (loss, _) = prepared.loss_to_caller(out.loss, out.loss_shape);
+        Ok(loss
             .iter()
             .map(|d| Directional {
                 value: d.x,

@@ -248,7 +248,11 @@ impl Prepared {
     }
 
     /// Moves a per-element loss (rank ≥ 3) back to the caller's layout.
-    fn loss_to_caller<T: Copy>(&self, loss: Vec<T>, shape: Vec<usize>) -> (Vec<T>, Vec<usize>) {
+    pub(crate) fn loss_to_caller<T: Copy>(
+        &self,
+        loss: Vec<T>,
+        shape: Vec<usize>,
+    ) -> (Vec<T>, Vec<usize>) {
         if self.transposed_from.is_none() || shape.len() < 3 {
             return (loss, shape);
         }

@@ -284,7 +284,7 @@ fn focal_part<T: Real>(
                     .map(|(&v, &(_, _, _, mm))| v * mm.unwrap_or(one))
                     .collect();
                 (
-                    vec![T::sum_terms(masked) / denom],
+                    vec![T::sum_terms(masked).quotient(denom)],
                     vec![],
                     one / denom,
                     Some(()),

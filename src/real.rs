@@ -15,8 +15,10 @@
 //!   lower precision (see `bound.rs`).
 //!
 //! Pitfalls of the dual type that the evaluators avoid: comparisons look at the value only (the
-//! clip is written as explicit comparisons, never `max`/`min`, whose ties return `self`), and its
-//! `powf` gives derivative 0 at a zero base, so powers go through [`Real::pow_with`].
+//! clip is written as explicit comparisons, never `max`/`min`, whose ties return `self`), its
+//! `powf` gives derivative 0 at a zero base, so powers go through [`Real::pow_with`], and its
+//! quotient rule squares the denominator, so quotients whose denominator can be tiny or huge go
+//! through [`Real::quotient`].
 
 use autodiff::FT;
 use num_traits::Float;
@@ -91,6 +93,14 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
     fn pow_with(self, e: Self, _rule: PowRule) -> Self {
         self.powf(e)
     }
+
+    /// `self / rhs` where the denominator may be far from 1 (a Tversky index, a mean over a
+    /// mask). For plain floats this is `/`; a dual number takes the quotient rule as
+    /// `(dx - (x/y)·dy) / y`, which stays correct where the autodiff crate's `y²` would
+    /// underflow (|y| below 1e-154) or overflow (above 1e154).
+    fn quotient(self, rhs: Self) -> Self {
+        self / rhs
+    }
 }
 
 /// Neumaier's compensated sum. Falls back to the plain sum when that is not finite, so that an
@@ -148,6 +158,11 @@ macro_rules! dual_real {
                 };
                 <$dual>::new(value, d_base + d_exp)
             }
+
+            fn quotient(self, rhs: Self) -> Self {
+                let q = self.x / rhs.x;
+                <$dual>::new(q, (self.dx - q * rhs.dx) / rhs.x)
+            }
         }
     };
 }
@@ -185,6 +200,28 @@ mod tests {
         assert_eq!(x.pow_with(Dual::cst(0.0), PowRule::Torch).dx, 0.0);
         let y = Dual::new(0.25, 1.0).pow_with(Dual::cst(0.5), PowRule::TensorFlow);
         assert!((y.x - 0.5).abs() < 1e-15 && (y.dx - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn dual_quotient_survives_tiny_and_huge_denominators() {
+        // A constant quotient of tiny numbers: the crate's rule gives (0·y - 0·x)/y² = 0/0.
+        let (a, b) = (Dual::new(1e-300, 0.0), Dual::new(1e-300, 0.0));
+        assert!((a / b).dx.is_nan());
+        assert_eq!(a.quotient(b), Dual::new(1.0, 0.0));
+        // d(x/y) = (dx·y - x·dy)/y² at x = 2e-200, y = 1e-200, dx = 1, dy = 1: -1e200.
+        let q = Dual::new(2e-200, 1.0).quotient(Dual::new(1e-200, 1.0));
+        assert!((q.dx + 1e200).abs() <= 1e185, "{}", q.dx);
+        // d(x/y) = -x·dy/y² at x = 1e180, y = 1e200, dy = 1: -1e-220; the crate's y² overflows
+        // and its derivative vanishes.
+        let (a, b) = (Dual::new(1e180, 0.0), Dual::new(1e200, 1.0));
+        assert_eq!((a / b).dx, 0.0);
+        assert!(
+            (a.quotient(b).dx + 1e-220).abs() <= 1e-234,
+            "{}",
+            a.quotient(b).dx
+        );
+        let q = Dual::new(3.0, 1.0).quotient(Dual::new(2.0, 0.5));
+        assert!((q.x - 1.5).abs() < 1e-15 && (q.dx - 0.125).abs() < 1e-15);
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn tversky<T: Real>(
     }
     let num = tp + smooth;
     let den = tp + delta * fn_ + (one - delta) * fp + smooth;
-    let mut ti = num / den;
+    let mut ti = num.quotient(den);
     if T::tracks_error() {
         // ... and TI as the complement of (δ·FN + (1-δ)·FP)/den, the direct form of 1 - TI.
         ti = ti.widen(one - (delta * fn_ + (one - delta) * fp) / den);
@@ -146,7 +146,7 @@ impl<T: Real> Tversky<T> {
             fp,
             num,
             den,
-            ti: num / den,
+            ti: num.quotient(den),
         }
     }
 

@@ -427,3 +427,75 @@ fn forward_mode_is_correct_under_the_dual_types_pitfalls() {
         );
     }
 }
+
+#[test]
+fn jvp_gives_the_loss_entries_in_the_order_evaluate_gives_them() {
+    // MONAI's per-element loss (B, 2, spatial...) given channels-last comes back channels-last,
+    // from evaluate and from forward mode alike.
+    for layout in [Layout::ChannelsFirst, Layout::ChannelsLast] {
+        let shape = match layout {
+            Layout::ChannelsFirst => vec![2, 2, 3, 2],
+            Layout::ChannelsLast => vec![2, 3, 2, 2],
+        };
+        let (pred, target) = inputs(&shape, layout, Dtype::F64, 1.5, 11);
+        let problem = Problem {
+            function: FunctionId::AsymmetricFocalLoss,
+            convention: "monai".parse().unwrap(),
+            params: params(&[("reduction", word("none"))]),
+            pred,
+            target,
+            layout,
+            dtype: Dtype::F64,
+        };
+        let answer = problem.evaluate().unwrap();
+        assert_eq!(answer.loss.len(), 24);
+        let jvp = problem.jvp(&direction(&shape, 5)).unwrap();
+        assert_eq!(jvp.len(), answer.loss.len());
+        for (i, (d, l)) in jvp.iter().zip(&answer.loss).enumerate() {
+            assert!(
+                (d.value - l).abs() <= 1e-15 * l.abs(),
+                "{layout:?} entry {i}: forward mode {} vs evaluate {l}",
+                d.value
+            );
+        }
+    }
+}
+
+#[test]
+fn forward_mode_survives_tversky_denominators_far_from_one() {
+    // Smoothing 0 and a prediction of 1e-300: TI = TP/TP = 1 with TP = 1e-300, a constant, so
+    // every derivative is 0. A quotient rule that squares the denominator gives 0/0 there.
+    let shape = vec![1, 1, 4, 1];
+    let problem = Problem {
+        function: FunctionId::DiceCoefficient,
+        convention: "original".parse().unwrap(),
+        params: params(&[("delta", num(0.0)), ("smooth", num(0.0))]),
+        pred: Tensor::new("p", shape.clone(), vec![1e-300, 0.0, 0.0, 0.0]).unwrap(),
+        target: Tensor::new("t", shape.clone(), vec![1.0; 4]).unwrap(),
+        layout: Layout::ChannelsLast,
+        dtype: Dtype::F64,
+    };
+    assert_eq!(problem.evaluate().unwrap().grad, vec![0.0; 4]);
+    assert_eq!(problem.forward_mode_gradient().unwrap(), vec![0.0; 4]);
+    // A smoothing of 1e160: the denominator's square overflows, yet the derivatives are of
+    // order 1e-161 and must come out as the closed form gives them.
+    let (pred, target) = inputs(&[2, 3, 3, 2], Layout::ChannelsLast, Dtype::F64, 1.0, 4);
+    let problem = Problem {
+        function: FunctionId::DiceCoefficient,
+        convention: "original".parse().unwrap(),
+        params: params(&[("smooth", num(1e160))]),
+        pred,
+        target,
+        layout: Layout::ChannelsLast,
+        dtype: Dtype::F64,
+    };
+    let closed = problem.evaluate().unwrap().grad;
+    let forward = problem.forward_mode_gradient().unwrap();
+    for (i, (c, f)) in closed.iter().zip(&forward).enumerate() {
+        assert!(*c != 0.0, "entry {i}");
+        assert!(
+            (c - f).abs() <= 1e-12 * c.abs(),
+            "entry {i}: {c:e} vs {f:e}"
+        );
+    }
+}

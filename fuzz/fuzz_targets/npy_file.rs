@@ -1,8 +1,8 @@
-//! Fuzzes the `.npy` reader: every input is read or refused with an error, never a panic.
+//! Fuzzes the `.npy` reader: every input is read or refused with an error, never a
+//! panic (`harness::readers::npy_file`).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../harness/mod.rs"]
+mod harness;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = ufl_oracle::io::read_npy_bytes(data, "fuzz", "prediction");
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("npy_file", data));
