@@ -107,7 +107,7 @@ def time_torch(torch, fn, pred, target, threads, repeats):
         loss = fn(pred, target)
         loss.backward()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times[2:]), float(loss)
+    return statistics.median(times[2:]), float(loss.detach())
 
 
 def main():

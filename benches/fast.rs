@@ -9,8 +9,8 @@
 //! bound of `⟨grad, v⟩` (as `tests/fast.rs` derives it). A bench never times a wrong answer.
 //!
 //! `cargo bench --bench fast [-- FILTER]` (a few minutes on 2 cores; a FILTER, a substring of
-//! the names, skips the checks of the configurations it excludes). The element passes run on a
-//! rayon pool of `UFL_BENCH_THREADS` threads (default 1). `UFL_BENCH_EXPORT=DIR` writes each
+//! the names, skips the checks of the configurations it excludes). The element passes run on
+//! rayon's global pool of `UFL_BENCH_THREADS` threads (default 1). `UFL_BENCH_EXPORT=DIR` writes each
 //! selected configuration's inputs as `.npy` files (float64 values, float32-representable for the
 //! float32 cases) to `DIR` and exits: `benches/compare_torch.py` times MONAI on those arrays.
 
@@ -231,10 +231,16 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
-    let pool = rayon::ThreadPoolBuilder::new()
+    // The global pool, called from this thread as a user would call the library: a pool entered
+    // with `install` would allocate the gradient on its worker and free it here, which glibc's
+    // per-thread arenas turn into a fresh mapping (and its page faults) per iteration.
+    if rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .build()
-        .expect("a thread pool");
+        .build_global()
+        .is_err()
+    {
+        eprintln!("rayon's global pool was already built: UFL_BENCH_THREADS is not applied");
+    }
     let export = std::env::var_os("UFL_BENCH_EXPORT").map(PathBuf::from);
     let filter = filter();
     for config in configs() {
@@ -261,16 +267,14 @@ fn bench(c: &mut Criterion) {
         }
         let v = direction(&problem.pred.shape);
         check(&name, &problem, &v);
-        // The pool is entered inside each iteration (a few microseconds against milliseconds):
-        // criterion's state cannot move to another thread.
         c.bench_function(&format!("value/{name}"), |b| {
-            b.iter(|| pool.install(|| black_box(fast::value(&problem).unwrap())))
+            b.iter(|| black_box(fast::value(&problem).unwrap()))
         });
         c.bench_function(&format!("value+grad/{name}"), |b| {
-            b.iter(|| pool.install(|| black_box(fast::evaluate(&problem).unwrap())))
+            b.iter(|| black_box(fast::evaluate(&problem).unwrap()))
         });
         c.bench_function(&format!("jvp/{name}"), |b| {
-            b.iter(|| pool.install(|| black_box(fast::jvp(&problem, &v).unwrap())))
+            b.iter(|| black_box(fast::jvp(&problem, &v).unwrap()))
         });
     }
 }

@@ -184,10 +184,10 @@ impl<P: Power> Factor for WithPower<P> {
 }
 
 #[inline(always)]
-fn focal_values<F: Factor>(f: F, q: &Buf, y: &Buf, out: &mut Buf, len: usize) {
-    for i in 0..len {
-        let ce = (-y[i]) * ln(q[i]);
-        out[i] = f.value(q[i], ce);
+fn focal_values<F: Factor>(f: F, q: &[f64], y: &[f64], out: &mut [f64]) {
+    for ((o, &q), &y) in out.iter_mut().zip(q).zip(y) {
+        let ce = (-y) * ln(q);
+        *o = f.value(q, ce);
     }
 }
 
@@ -195,26 +195,25 @@ fn focal_values<F: Factor>(f: F, q: &Buf, y: &Buf, out: &mut Buf, len: usize) {
 fn focal_values_and_derivatives<F: Factor>(
     f: F,
     torch: bool,
-    q: &Buf,
-    y: &Buf,
-    value: &mut Buf,
-    derivative: &mut Buf,
-    len: usize,
+    q: &[f64],
+    y: &[f64],
+    value: &mut [f64],
+    derivative: &mut [f64],
 ) {
-    for i in 0..len {
-        let ce = (-y[i]) * ln(q[i]);
-        let dce = (-y[i]) * (1.0 / q[i]);
-        value[i] = f.value(q[i], ce);
-        derivative[i] = f.derivative(q[i], ce, dce, torch);
+    for (((v, d), &q), &y) in value.iter_mut().zip(derivative.iter_mut()).zip(q).zip(y) {
+        let ce = (-y) * ln(q);
+        let dce = (-y) * (1.0 / q);
+        *v = f.value(q, ce);
+        *d = f.derivative(q, ce, dce, torch);
     }
 }
 
 #[inline(always)]
-fn focal_derivatives<F: Factor>(f: F, torch: bool, q: &Buf, y: &Buf, out: &mut Buf, len: usize) {
-    for i in 0..len {
-        let ce = (-y[i]) * ln(q[i]);
-        let dce = (-y[i]) * (1.0 / q[i]);
-        out[i] = f.derivative(q[i], ce, dce, torch);
+fn focal_derivatives<F: Factor>(f: F, torch: bool, q: &[f64], y: &[f64], out: &mut [f64]) {
+    for ((o, &q), &y) in out.iter_mut().zip(q).zip(y) {
+        let ce = (-y) * ln(q);
+        let dce = (-y) * (1.0 / q);
+        *o = f.derivative(q, ce, dce, torch);
     }
 }
 
@@ -354,37 +353,78 @@ impl Kernel<'_> {
         }
     }
 
+    /// Internal channel `ch`'s prediction and target at positions `s..s+len` of item `b`: the
+    /// caller's arrays themselves where a channel is contiguous (channels-first, read directly),
+    /// else gathered into `p` and `y`.
     #[inline(always)]
-    fn clip(&self, p: &Buf, q: &mut Buf, pass: &mut Mask, len: usize) {
+    fn inputs<'s>(
+        &'s self,
+        b: usize,
+        s: usize,
+        ch: usize,
+        p: &'s mut Buf,
+        y: &'s mut Buf,
+        len: usize,
+    ) -> (&'s [f64], &'s [f64]) {
+        if !self.grid.channels_last && self.expansion == Expansion::Direct {
+            let start = self.grid.at(b, s, ch);
+            return (
+                &self.pred[start..start + len],
+                &self.target[start..start + len],
+            );
+        }
+        self.gather(b, s, ch, p, y, len);
+        (&p[..len], &y[..len])
+    }
+
+    /// The direction of internal channel `ch`, like [`Kernel::inputs`].
+    #[inline(always)]
+    fn direction_of<'s>(
+        &'s self,
+        direction: &'s [f64],
+        b: usize,
+        s: usize,
+        ch: usize,
+        v: &'s mut Buf,
+        len: usize,
+    ) -> &'s [f64] {
+        if !self.grid.channels_last && self.expansion == Expansion::Direct {
+            let start = self.grid.at(b, s, ch);
+            return &direction[start..start + len];
+        }
+        self.gather_direction(direction, b, s, ch, v, len);
+        &v[..len]
+    }
+
+    #[inline(always)]
+    fn clip(&self, p: &[f64], q: &mut [f64], pass: &mut [bool]) {
         match self.clip {
             ClipRule::None => {
-                q[..len].copy_from_slice(&p[..len]);
-                pass[..len].iter_mut().for_each(|x| *x = true);
+                q.copy_from_slice(p);
+                pass.fill(true);
             }
             ClipRule::Inclusive(lo, hi) => {
-                for i in 0..len {
-                    let v = p[i];
-                    q[i] = if v < lo {
+                for ((q, pass), &v) in q.iter_mut().zip(pass.iter_mut()).zip(p) {
+                    *q = if v < lo {
                         lo
                     } else if v > hi {
                         hi
                     } else {
                         v
                     };
-                    pass[i] = (v >= lo) & (v <= hi);
+                    *pass = (v >= lo) & (v <= hi);
                 }
             }
             ClipRule::Strict(lo, hi) => {
-                for i in 0..len {
-                    let v = p[i];
-                    q[i] = if v < lo {
+                for ((q, pass), &v) in q.iter_mut().zip(pass.iter_mut()).zip(p) {
+                    *q = if v < lo {
                         lo
                     } else if v > hi {
                         hi
                     } else {
                         v
                     };
-                    pass[i] = (v > lo) & (v < hi);
+                    *pass = (v > lo) & (v < hi);
                 }
             }
         }
@@ -394,7 +434,8 @@ impl Kernel<'_> {
     #[inline(always)]
     pub fn stats_item(&self, item: Item) -> Option<Vec<ChannelSums>> {
         let mut acc = vec![[Compensated::default(); 8]; self.roles.len()];
-        let (mut p, mut y, mut q, mut v, mut d, mut dir) = (
+        let (mut pb, mut yb, mut qb, mut vb, mut db, mut rawb, mut dirb) = (
+            [0.0; BLOCK],
             [0.0; BLOCK],
             [0.0; BLOCK],
             [0.0; BLOCK],
@@ -402,7 +443,7 @@ impl Kernel<'_> {
             [0.0; BLOCK],
             [0.0; BLOCK],
         );
-        let mut pass = [false; BLOCK];
+        let mut passb = [false; BLOCK];
         let pair = self.interleaved_pair();
         let (mut pair_p, mut pair_y, mut pair_dir) =
             ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
@@ -421,47 +462,49 @@ impl Kernel<'_> {
             }
             for (ch, role) in self.roles.iter().enumerate() {
                 let a = &mut acc[ch];
-                if pair {
-                    p[..len].copy_from_slice(&pair_p[ch][..len]);
-                    y[..len].copy_from_slice(&pair_y[ch][..len]);
+                let (p, y) = if pair {
+                    (&pair_p[ch][..len], &pair_y[ch][..len])
                 } else {
-                    self.gather(item.b, s, ch, &mut p, &mut y, len);
-                }
-                self.clip(&p, &mut q, &mut pass, len);
+                    self.inputs(item.b, s, ch, &mut pb, &mut yb, len)
+                };
+                let (q, pass) = (&mut qb[..len], &mut passb[..len]);
+                self.clip(p, q, pass);
+                let dir = &mut dirb[..len];
                 if let Some(direction) = self.direction {
-                    if pair {
-                        dir[..len].copy_from_slice(&pair_dir[ch][..len]);
+                    let raw = if pair {
+                        &pair_dir[ch][..len]
                     } else {
-                        self.gather_direction(direction, item.b, s, ch, &mut dir, len);
-                    }
-                    for i in 0..len {
-                        dir[i] = if pass[i] { dir[i] } else { 0.0 };
+                        self.direction_of(direction, item.b, s, ch, &mut rawb, len)
+                    };
+                    for ((m, &v), &ok) in dir.iter_mut().zip(raw).zip(pass.iter()) {
+                        *m = if ok { v } else { 0.0 };
                     }
                 }
                 if role.tversky {
-                    let (tp, fn_, fp) = tversky_sums(&q, &y, len);
+                    let (tp, fn_, fp) = tversky_sums(q, y);
                     a[0].add(tp);
                     a[1].add(fn_);
                     a[2].add(fp);
                     if self.direction.is_some() {
-                        let (tp, fn_, fp) = tversky_tangents(&y, &dir, len);
+                        let (tp, fn_, fp) = tversky_tangents(y, dir);
                         a[4].add(tp);
                         a[5].add(fn_);
                         a[6].add(fp);
                     }
                 }
                 if let Some(focal) = role.focal {
+                    let (v, d) = (&mut vb[..len], &mut db[..len]);
                     if self.direction.is_some() {
                         with_factor!(focal.power, f => focal_values_and_derivatives(
-                            f, focal.torch, &q, &y, &mut v, &mut d, len));
-                        for i in 0..len {
-                            d[i] *= dir[i];
+                            f, focal.torch, q, y, v, d));
+                        for (d, &qdot) in d.iter_mut().zip(dir.iter()) {
+                            *d *= qdot;
                         }
-                        a[7].add(block_sum(&d[..len]));
+                        a[7].add(block_sum(d));
                     } else {
-                        with_factor!(focal.power, f => focal_values(f, &q, &y, &mut v, len));
+                        with_factor!(focal.power, f => focal_values(f, q, y, v));
                     }
-                    a[3].add(block_sum(&v[..len]));
+                    a[3].add(block_sum(v));
                 }
             }
             s += len;
@@ -472,14 +515,17 @@ impl Kernel<'_> {
     /// The gradient pass over one item, writing into `out` (the item's part of the gradient).
     #[inline(always)]
     pub fn gradient_item(&self, item: Item, coeffs: &[Coeffs], out: &mut ItemOut<'_>) {
-        let mut p = [0.0; BLOCK];
-        let mut y = [0.0; BLOCK];
-        let mut q = [0.0; BLOCK];
-        let mut d = [0.0; BLOCK];
-        let mut g0 = [0.0; BLOCK];
-        let mut g = [0.0; BLOCK];
-        let mut pass = [false; BLOCK];
+        let (mut pb, mut yb, mut qb, mut db, mut g0b, mut gb) = (
+            [0.0; BLOCK],
+            [0.0; BLOCK],
+            [0.0; BLOCK],
+            [0.0; BLOCK],
+            [0.0; BLOCK],
+            [0.0; BLOCK],
+        );
+        let mut passb = [false; BLOCK];
         let pair = self.interleaved_pair();
+        let in_place = !pair && self.expansion == Expansion::Direct;
         let (mut pair_p, mut pair_y) = ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
         let mut s = item.s0;
         while s < item.s1 {
@@ -491,35 +537,42 @@ impl Kernel<'_> {
             }
             for (ch, role) in self.roles.iter().enumerate() {
                 let k = &coeffs[ch];
-                if pair {
-                    p[..len].copy_from_slice(&pair_p[ch][..len]);
-                    y[..len].copy_from_slice(&pair_y[ch][..len]);
+                let (p, y) = if pair {
+                    (&pair_p[ch][..len], &pair_y[ch][..len])
                 } else {
-                    self.gather(item.b, s, ch, &mut p, &mut y, len);
-                }
-                self.clip(&p, &mut q, &mut pass, len);
+                    self.inputs(item.b, s, ch, &mut pb, &mut yb, len)
+                };
+                let (q, pass, d) = (&mut qb[..len], &mut passb[..len], &mut db[..len]);
+                self.clip(p, q, pass);
                 if let Some(focal) = role.focal {
-                    with_factor!(focal.power, f => focal_derivatives(f, focal.torch, &q, &y, &mut d, len));
+                    with_factor!(focal.power, f => focal_derivatives(f, focal.torch, q, y, d));
                 }
-                element_gradients(role, k, self.tversky_first, &y, &d, &pass, &mut g, len);
+                if in_place {
+                    if let Some(dst) = out.channel_mut(ch, local, len) {
+                        element_gradients(role, k, self.tversky_first, y, d, pass, dst);
+                        continue;
+                    }
+                }
+                let g = &mut gb[..len];
+                element_gradients(role, k, self.tversky_first, y, d, pass, g);
                 match self.expansion {
                     Expansion::Direct if pair => {
                         if ch == 0 {
-                            g0[..len].copy_from_slice(&g[..len]);
+                            g0b[..len].copy_from_slice(g);
                         } else {
-                            out.write_pair(local, &g0[..len], &g[..len]);
+                            out.write_pair(local, &g0b[..len], g);
                         }
                     }
-                    Expansion::Direct => out.write(ch, local, &g[..len]),
+                    Expansion::Direct => out.write(ch, local, g),
                     Expansion::Single { .. } => {
                         if ch == 0 {
-                            g0[..len].copy_from_slice(&g[..len]);
+                            g0b[..len].copy_from_slice(g);
                         } else {
                             // d/dp of [1-p, p]: g[ch 1] - g[ch 0].
-                            for i in 0..len {
-                                g[i] -= g0[i];
+                            for (g, &g0) in g.iter_mut().zip(&g0b[..len]) {
+                                *g -= g0;
                             }
-                            out.write(0, local, &g[..len]);
+                            out.write(0, local, g);
                         }
                     }
                 }
@@ -544,18 +597,14 @@ fn complement(x: &mut Buf, len: usize, round: bool) {
 
 /// `Σ y·q`, `Σ y·(1-q)`, `Σ (1-y)·q` of a block, term `i` in lane `i mod 8` (`sum.rs`).
 #[inline(always)]
-fn tversky_sums(q: &Buf, y: &Buf, len: usize) -> (f64, f64, f64) {
-    lane_sums3(&q[..len], &y[..len], |q, y| {
-        (y * q, y * (1.0 - q), (1.0 - y) * q)
-    })
+fn tversky_sums(q: &[f64], y: &[f64]) -> (f64, f64, f64) {
+    lane_sums3(q, y, |q, y| (y * q, y * (1.0 - q), (1.0 - y) * q))
 }
 
 /// The tangents of the three sums for `q̇` (zero where the clip stops the derivative).
 #[inline(always)]
-fn tversky_tangents(y: &Buf, qdot: &Buf, len: usize) -> (f64, f64, f64) {
-    lane_sums3(&qdot[..len], &y[..len], |qd, y| {
-        (y * qd, y * (0.0 - qd), (1.0 - y) * qd)
-    })
+fn tversky_tangents(y: &[f64], qdot: &[f64]) -> (f64, f64, f64) {
+    lane_sums3(qdot, y, |qd, y| (y * qd, y * (0.0 - qd), (1.0 - y) * qd))
 }
 
 /// Three lane sums of `terms(a_i, b_i)` over a block, each folded by the fixed tree.
@@ -593,42 +642,42 @@ fn element_gradients(
     role: &Role,
     k: &Coeffs,
     tversky_first: bool,
-    y: &Buf,
-    d: &Buf,
-    pass: &Mask,
-    g: &mut Buf,
-    len: usize,
+    y: &[f64],
+    d: &[f64],
+    pass: &[bool],
+    g: &mut [f64],
 ) {
     let [g_tp, g_fn, g_fp] = k.tversky;
     let [k1, k2, k3] = k.focal;
+    let elements = g.iter_mut().zip(y).zip(d).zip(pass);
     match (role.tversky, role.focal.is_some(), tversky_first) {
         (true, true, true) => {
-            for i in 0..len {
-                let t = y[i] * g_tp - y[i] * g_fn + (1.0 - y[i]) * g_fp;
-                let f = k1 * (k2 * (k3 * d[i]));
-                g[i] = if pass[i] { (0.0 + t) + f } else { 0.0 };
+            for (((g, &y), &d), &pass) in elements {
+                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
+                let f = k1 * (k2 * (k3 * d));
+                *g = if pass { (0.0 + t) + f } else { 0.0 };
             }
         }
         (true, true, false) => {
-            for i in 0..len {
-                let t = y[i] * g_tp - y[i] * g_fn + (1.0 - y[i]) * g_fp;
-                let f = k1 * (k2 * (k3 * d[i]));
-                g[i] = if pass[i] { (0.0 + f) + t } else { 0.0 };
+            for (((g, &y), &d), &pass) in elements {
+                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
+                let f = k1 * (k2 * (k3 * d));
+                *g = if pass { (0.0 + f) + t } else { 0.0 };
             }
         }
         (true, false, _) => {
-            for i in 0..len {
-                let t = y[i] * g_tp - y[i] * g_fn + (1.0 - y[i]) * g_fp;
-                g[i] = if pass[i] { 0.0 + t } else { 0.0 };
+            for (((g, &y), _), &pass) in elements {
+                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
+                *g = if pass { 0.0 + t } else { 0.0 };
             }
         }
         (false, true, _) => {
-            for i in 0..len {
-                let f = k1 * (k2 * (k3 * d[i]));
-                g[i] = if pass[i] { 0.0 + f } else { 0.0 };
+            for (((g, _), &d), &pass) in elements {
+                let f = k1 * (k2 * (k3 * d));
+                *g = if pass { 0.0 + f } else { 0.0 };
             }
         }
-        (false, false, _) => g[..len].iter_mut().for_each(|x| *x = 0.0),
+        (false, false, _) => g.fill(0.0),
     }
 }
 
@@ -641,6 +690,15 @@ pub enum ItemOut<'a> {
 }
 
 impl ItemOut<'_> {
+    /// Positions `local..local+len` of caller channel `c`, where they are contiguous.
+    #[inline(always)]
+    fn channel_mut(&mut self, c: usize, local: usize, len: usize) -> Option<&mut [f64]> {
+        match self {
+            ItemOut::Planar(slices) => Some(&mut slices[c][local..local + len]),
+            ItemOut::Interleaved { .. } => None,
+        }
+    }
+
     /// Writes channels 0 and 1 of a two-channel interleaved part.
     #[inline(always)]
     fn write_pair(&mut self, local: usize, c0: &[f64], c1: &[f64]) {
@@ -696,23 +754,29 @@ impl Depth {
                          y: &Buf,
                          v: &mut Buf,
                          d: &mut Buf,
-                         dir: &mut Buf,
+                         dir: &Buf,
                          pass: &mut Mask,
                          acc: &mut [Compensated; 4]| {
                 let p = *q;
-                k.clip(&p, q, pass, len);
+                let (q, y, v, d, pass) = (
+                    &mut q[..len],
+                    &y[..len],
+                    &mut v[..len],
+                    &mut d[..len],
+                    &mut pass[..len],
+                );
+                k.clip(&p[..len], q, pass);
                 if k.direction.is_some() {
                     with_factor!(focal.power, f => focal_values_and_derivatives(
-                        f, focal.torch, q, y, v, d, len));
-                    for i in 0..len {
-                        let qdot = if pass[i] { dir[i] } else { 0.0 };
-                        d[i] *= qdot;
+                        f, focal.torch, q, y, v, d));
+                    for ((d, &v), &ok) in d.iter_mut().zip(&dir[..len]).zip(pass.iter()) {
+                        *d *= if ok { v } else { 0.0 };
                     }
-                    acc[slot + 2].add(block_sum(&d[..len]));
+                    acc[slot + 2].add(block_sum(d));
                 } else {
-                    with_factor!(focal.power, f => focal_values(f, q, y, v, len));
+                    with_factor!(focal.power, f => focal_values(f, q, y, v));
                 }
-                acc[slot].add(block_sum(&v[..len]));
+                acc[slot].add(block_sum(v));
             };
             for r in r0..r1 {
                 for t in 0..self.pairs {
@@ -724,16 +788,14 @@ impl Depth {
                     }
                     gathered += 1;
                     if gathered == BLOCK {
-                        flush(
-                            BLOCK, &mut q, &y, &mut v, &mut d, &mut dir, &mut pass, &mut acc,
-                        );
+                        flush(BLOCK, &mut q, &y, &mut v, &mut d, &dir, &mut pass, &mut acc);
                         gathered = 0;
                     }
                 }
             }
             if gathered > 0 {
                 flush(
-                    gathered, &mut q, &y, &mut v, &mut d, &mut dir, &mut pass, &mut acc,
+                    gathered, &mut q, &y, &mut v, &mut d, &dir, &mut pass, &mut acc,
                 );
             }
         }
@@ -769,8 +831,9 @@ impl Depth {
                     p[j] = k.pred[i];
                     y[j] = k.target[i];
                 }
-                k.clip(&p, &mut q, &mut pass, len);
-                with_factor!(focal.power, f => focal_derivatives(f, focal.torch, &q, &y, &mut d, len));
+                let (q, pass, d) = (&mut q[..len], &mut pass[..len], &mut d[..len]);
+                k.clip(&p[..len], q, pass);
+                with_factor!(focal.power, f => focal_derivatives(f, focal.torch, q, &y[..len], d));
                 for j in 0..len {
                     let (r, t) = ((start + j) / self.pairs, (start + j) % self.pairs);
                     let local = r * self.row_len + t + offset;

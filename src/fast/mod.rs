@@ -61,7 +61,7 @@ pub enum Isa {
     Scalar,
     /// x86-64 with AVX2.
     Avx2,
-    /// x86-64 with AVX-512F.
+    /// x86-64 with AVX-512F (when the compiler is Rust 1.89 or later: `build.rs`).
     Avx512,
 }
 
@@ -79,6 +79,8 @@ impl Isa {
             if std::is_x86_feature_detected!("avx2") {
                 out.push(Isa::Avx2);
             }
+            // Compiled only where the compiler accepts AVX-512 target features (`build.rs`).
+            #[cfg(ufl_avx512)]
             if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2") {
                 out.push(Isa::Avx512);
             }
@@ -95,6 +97,7 @@ macro_rules! per_isa {
         fn $name(isa: Isa, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
+                #[cfg(ufl_avx512)]
                 #[target_feature(enable = "avx512f,avx2")]
                 unsafe fn wide($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
@@ -104,6 +107,7 @@ macro_rules! per_isa {
                     $body($($arg),*)
                 }
                 let detected = Isa::available();
+                #[cfg(ufl_avx512)]
                 if isa == Isa::Avx512 && detected.contains(&Isa::Avx512) {
                     // SAFETY: the processor has AVX-512F and AVX2 (detected just above).
                     return unsafe { wide($($arg),*) };
