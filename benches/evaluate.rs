@@ -2,6 +2,8 @@
 //! on the largest shipped fixture inputs, per convention. Each input is first checked against
 //! its recorded reference value, so a bench never times a wrong answer.
 //!
+//! Also: the harness checking one large volume (`check/large/...`).
+//!
 //! `cargo bench --bench evaluate`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -50,5 +52,33 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The harness checking one large volume, `(1, 2, 128, 128, 128)`: expectation (value,
+/// gradient and float32 bounds) and the comparison of a backend's answer, here the oracle's own
+/// float32 evaluation computed once beforehand (checked to pass first).
+fn check_large(c: &mut Criterion) {
+    use ufl_oracle::harness::{Harness, Response};
+    use ufl_oracle::tolerance::Declared;
+    let case = ufl_oracle::cases::large_cases()
+        .into_iter()
+        .find(|c| c.id.contains("128x128x128"))
+        .expect("the large volume");
+    let out = case.problem.evaluate_in::<f32>(true).unwrap();
+    let answer = Response::from_f32(&out.loss, &out.grad.unwrap());
+    let once = Harness::new(vec![case.clone()], Declared::F32).run(|_| answer.clone());
+    assert!(once.is_ok(), "{once}");
+    let mut group = c.benchmark_group("check");
+    group.sample_size(10);
+    group.bench_function("large/1x2x128x128x128", |b| {
+        b.iter(|| {
+            black_box(
+                Harness::new(vec![case.clone()], Declared::F32)
+                    .run(|_| answer.clone())
+                    .is_ok(),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, check_large);
 criterion_main!(benches);
