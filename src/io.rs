@@ -353,8 +353,10 @@ pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor,
             "expected an array (nested lists, or an object with `shape` and `data`)".into(),
         ));
     }
-    let n = element_count(what, &shape)?;
-    let mut data = Vec::with_capacity(n);
+    element_count(what, &shape)?;
+    // The shape so far is read off first elements only: the data grows with the values
+    // actually present, never by what the first elements declare for the rest.
+    let mut data = Vec::new();
     flatten(v, &shape, 0, source, &mut data)?;
     Tensor::new(what, shape, data)
 }

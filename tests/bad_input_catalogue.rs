@@ -547,6 +547,18 @@ fn catalogue() -> Vec<Case> {
     );
     case!(
         cases,
+        "nested JSON lists whose first elements declare 2^28 elements",
+        {
+            // 4.5 KB: the first element of each level holds 1000, 1000 and 268 items.
+            let inner = format!("[{}]", vec!["0"; 268].join(","));
+            let middle = format!("[{inner},{}]", vec!["0"; 999].join(","));
+            read_json(&format!("[{middle},{}]", vec!["0"; 999].join(",")))
+        },
+        UflError::Format { .. },
+        "ragged nested lists"
+    );
+    case!(
+        cases,
         "a JSON array declaring the limit with no data",
         { read_json(r#"{"shape": [16384, 16384], "data": []}"#) },
         UflError::LengthMismatch {
