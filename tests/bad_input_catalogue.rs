@@ -767,6 +767,17 @@ fn catalogue() -> Vec<Case> {
     );
     case!(
         cases,
+        "a fixture loss shape whose element count overflows",
+        {
+            read_fixture(&fixture(
+                r#""loss": [], "loss_shape": [9223372036854775808, 2]"#,
+            ))
+        },
+        UflError::TooLarge { what: "loss", .. },
+        "loss has shape [9223372036854775808, 2]"
+    );
+    case!(
+        cases,
         "a fixture of an unknown function",
         { read_fixture(&fixture(r#""loss": 0.5"#).replace("dice_loss", "lovasz_loss")) },
         UflError::UnknownFunction(_),
