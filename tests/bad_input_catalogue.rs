@@ -394,6 +394,43 @@ fn catalogue() -> Vec<Case> {
     );
     case!(
         cases,
+        "class indices that would expand to 2^28 one-hot values (a MONAI part)",
+        {
+            let mut p = with(
+                monai(FunctionId::AsymmetricFocalLoss),
+                &[("to_onehot_y", ParamValue::Bool(true))],
+            );
+            p.pred = Tensor::new("prediction", vec![1, 4096, 1], vec![0.5; 4096])?;
+            p.target = Tensor::new("target", vec![1, 1, 65536], vec![1.0; 65536])?;
+            evaluate(p)
+        },
+        UflError::MonaiShapeMismatch { .. },
+        "ground truth has different shape (torch.Size([1, 4096, 65536])) from input (torch.Size([1, 4096, 1]))"
+    );
+    case!(
+        cases,
+        "class indices that would expand to 2^28 one-hot values (MONAI's unified loss)",
+        {
+            let mut p = with(
+                problem(
+                    FunctionId::AsymUnifiedFocalLoss,
+                    Convention::Monai,
+                    &[1, 2, 64, 64],
+                    Layout::ChannelsFirst,
+                ),
+                &[
+                    ("to_onehot_y", ParamValue::Bool(true)),
+                    ("num_classes", num(65536.0)),
+                ],
+            );
+            p.target = Tensor::new("target", vec![1, 1, 64, 64], vec![1.0; 4096])?;
+            evaluate(p)
+        },
+        UflError::MonaiShapeMismatch { .. },
+        "torch.Size([1, 65536, 64, 64])"
+    );
+    case!(
+        cases,
         "an empty axis",
         {
             let mut p = paper();
