@@ -1217,6 +1217,11 @@ fn verify_fixtures_never_reports_a_pass_for_what_it_could_not_check() {
             "expected \"ufl-fixtures/1\"",
         ),
         (
+            "no cases",
+            write("empty.json", r#"{"format": "ufl-fixtures/1", "cases": []}"#),
+            "empty.json: no cases to check",
+        ),
+        (
             "a gradient of the wrong length",
             write("grad.json", &fixture(r#""loss": 0.5, "grad": [0.1]"#)),
             "grad holds 1 values but y_pred holds 2",
