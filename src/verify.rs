@@ -142,7 +142,8 @@ fn check_entry(reference: f64, got: f64, tol: f64, undetermined: bool) -> EntryC
         return EntryCheck::Ok(0.0);
     }
     let diff = (reference - got).abs();
-    if diff <= tol {
+    // A tolerance that is not finite checks nothing: only equality passes there.
+    if diff <= tol && tol.is_finite() {
         EntryCheck::Ok(if tol > 0.0 { diff / tol } else { 0.0 })
     } else if undetermined {
         EntryCheck::Undetermined
@@ -489,4 +490,35 @@ pub fn reconcile(reports: &[CaseReport], list: &[ExpectedDeviation]) -> Vec<Stri
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_passes_only_within_a_finite_tolerance() {
+        assert_eq!(check_entry(1.0, 1.5, 1.0, false), EntryCheck::Ok(0.5));
+        assert_eq!(check_entry(1.0, 2.0, 1e-10, false), EntryCheck::Bad);
+        assert_eq!(check_entry(1.0, 2.0, 1e-10, true), EntryCheck::Undetermined);
+        assert_eq!(
+            check_entry(f64::NAN, f64::NAN, 1e-10, false),
+            EntryCheck::Ok(0.0)
+        );
+        assert_eq!(check_entry(f64::NAN, 1.0, 1e-10, false), EntryCheck::Bad);
+        // An unbounded tolerance is no check: a disagreement there is never a silent pass.
+        assert_eq!(
+            check_entry(0.0, 5.0, f64::INFINITY, true),
+            EntryCheck::Undetermined
+        );
+        assert_eq!(check_entry(0.0, 5.0, f64::INFINITY, false), EntryCheck::Bad);
+        assert_eq!(
+            check_entry(f64::INFINITY, 5.0, f64::INFINITY, true),
+            EntryCheck::Undetermined
+        );
+        assert_eq!(
+            check_entry(5.0, 5.0, f64::INFINITY, true),
+            EntryCheck::Ok(0.0)
+        );
+    }
 }
