@@ -454,6 +454,11 @@ pub fn evaluate(data: &[u8]) -> Result<(), Finding> {
     let _ = problem.evaluate_in::<f32>(true);
     let _ = problem.evaluate_in::<F32Bound>(true);
     let _ = problem.evaluate_in::<ufl_oracle::real::Dual32>(false);
+    if problem.param_derivatives().is_ok() != answer.is_ok() {
+        return Err(said(
+            "parameter derivatives and f64 disagree on whether to answer",
+        ));
+    }
     match (problem.jvp(&direction), &answer) {
         (Ok(j), Ok(ev)) if j.len() == ev.loss.len() => Ok(()),
         (Err(_), Err(_)) => Ok(()),
