@@ -1026,6 +1026,25 @@ fn catalogue() -> Vec<Case> {
     );
     case!(
         cases,
+        "parameter derivatives of a problem without real-valued parameters",
+        {
+            let mut p = with(
+                problem(
+                    FunctionId::ComboLoss,
+                    Convention::Original,
+                    &[1, 2, 2, 2],
+                    Layout::ChannelsLast,
+                ),
+                &[("alpha", ParamValue::Null), ("beta", ParamValue::Null)],
+            );
+            p.target.data[0] = 1e308;
+            p.param_derivatives().map(drop)
+        },
+        UflError::OutsideUnitInterval { what: "target", .. },
+        "target[0] = 100000000"
+    );
+    case!(
+        cases,
         "a full forward-mode gradient above its limit",
         {
             let mut p = paper();
