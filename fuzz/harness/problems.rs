@@ -572,14 +572,69 @@ pub fn differential(data: &[u8]) -> Result<(), Finding> {
     }
 }
 
-/// True when every non-finite closed-form entry the direction moves is an entry that moves no
-/// powered Tversky base (see [`moves_a_powered_base`]): its NaN is reverse mode's `∞·0`.
+/// True when every non-finite closed-form entry the direction moves is reverse mode's `∞·0`
+/// at a power's zero base: an entry that moves no powered Tversky base (see
+/// [`moves_a_powered_base`]) or one at a focal factor whose base is 0 (see
+/// [`at_a_focal_factor_of_base_zero`]).
 fn nan_entries_move_no_powered_base(problem: &Problem, grad: &[f64], direction: &[f64]) -> bool {
     let movers = moves_a_powered_base(problem);
-    grad.iter()
-        .zip(direction)
-        .zip(&movers)
-        .all(|((g, v), moves)| g.is_finite() || *v == 0.0 || !moves)
+    let focal = at_a_focal_factor_of_base_zero(problem);
+    (0..grad.len()).all(|i| grad[i].is_finite() || direction[i] == 0.0 || !movers[i] || focal[i])
+}
+
+/// For every prediction entry (in the caller's layout): whether its position may have a class
+/// whose focal factor `(1-q)^γ`, `γ < 1`, sits at base 0. Only the paper convention lets the
+/// clip's upper bound round to 1 (an `eps` below float32's or float64's resolution at 1); a
+/// probability of exactly 1 then has the factor's infinite slope (or `0·∞` at γ = 0) times a
+/// cross entropy of 0, which reverse mode gives as NaN, spread over the position's logits by the
+/// softmax. A logit gives probability 1 when it exceeds every other of its position by more
+/// than 36 (`e^-36` is below half an ulp of 1), a single logit when it exceeds 36.
+pub fn at_a_focal_factor_of_base_zero(problem: &Problem) -> Vec<bool> {
+    let nowhere = vec![false; problem.pred.data.len()];
+    if problem.convention != Convention::Paper
+        || matches!(
+            problem.function,
+            FunctionId::SymmetricFocalTverskyLoss | FunctionId::AsymmetricFocalTverskyLoss
+        )
+    {
+        return nowhere;
+    }
+    let Ok(hyper) = resolve(problem.function, problem.convention, &problem.params) else {
+        return nowhere;
+    };
+    let (Some(Hp::Real(gamma)), Some(Hp::Real(eps))) = (hyper.value("gamma"), hyper.value("eps"))
+    else {
+        return nowhere;
+    };
+    if gamma >= 1.0 || problem.dtype.round(1.0 - eps) != 1.0 {
+        return nowhere;
+    }
+    let logits = matches!(hyper.value("input"), Some(Hp::Word("logits")));
+    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let mut out = nowhere;
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            let z = |c: usize| problem.pred.data[grid.at(b, s, c)];
+            let saturated = if grid.classes == 1 {
+                // [1-p, p]: either class may be 1.
+                if logits {
+                    z(0).abs() > 36.0
+                } else {
+                    z(0) == 0.0 || z(0) == 1.0
+                }
+            } else if logits {
+                (0..grid.classes).any(|c| (0..grid.classes).all(|k| k == c || z(c) - z(k) > 36.0))
+            } else {
+                (0..grid.classes).any(|c| z(c) == 1.0)
+            };
+            if saturated {
+                for c in 0..grid.classes {
+                    out[grid.at(b, s, c)] = true;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Where a Tversky term is stuck or its base is lost in rounding, entry by entry: a finite
