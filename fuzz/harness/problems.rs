@@ -671,8 +671,8 @@ fn finite_entries_agree(problem: &Problem, grad: &[f64], e: &[f64]) -> Result<()
 /// when `δ = 1` and its target is 0 (`TI = (TP+k)/(TP+FN+k)` reads `q` only through `y·q`), when
 /// MONAI's `ignore_index` masks its position, or when its (item, class) is stuck (`δ·FN +
 /// (1-δ)·FP` vanishes whatever the prediction: `δ = 1` on a class absent from the target, `δ =
-/// 0` on one present everywhere, or every position masked). A logit moves every class of its
-/// position.
+/// 0` on one present everywhere, or every position masked) or, in the original convention,
+/// its base is 0 to within float64's rounding. A logit moves every class of its position.
 pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
     let everywhere = vec![true; problem.pred.data.len()];
     let Ok(hyper) = resolve(problem.function, problem.convention, &problem.params) else {
@@ -708,6 +708,11 @@ pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
     // the Tversky terms read (None where masked).
     let powered: Vec<bool>;
     let value: Box<dyn Fn(usize, usize, usize) -> Option<f64>>;
+    // An (item, class) whose base is 0 to within float64's rounding, though it moves: the
+    // original's power of exponent 0 (`x·x^(-0)`, `x^0`) has TensorFlow's slope `0·x^(-1)`,
+    // NaN at 0, where forward mode's tangent of the base may round to 0 too. (Other exponents
+    // at such a base make the float64 bound mark the loss as lost.)
+    let mut base_at_zero: Box<dyn Fn(usize, usize) -> bool> = Box::new(|_, _| false);
     match problem.convention {
         Convention::Original => {
             let read = if problem.function == FunctionId::FocalTverskyLoss {
@@ -717,6 +722,24 @@ pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
             };
             powered = (0..read).map(|c| symmetric || c == 1).collect();
             value = Box::new(move |b, s, c| Some(target.data[tgrid.at(b, s, c)]));
+            let (lo, hi) = problem.dtype.clip_bounds(1e-7);
+            let smooth = match hyper.value("smooth") {
+                Some(Hp::Real(k)) => k,
+                _ => problem.dtype.round(1e-7),
+            };
+            let pred = &problem.pred;
+            base_at_zero = Box::new(move |b, c| {
+                let (mut tp, mut fn_, mut fp) = (0.0, 0.0, 0.0);
+                for s in 0..pgrid.spatial {
+                    let q = pred.data[pgrid.at(b, s, c)].clamp(lo, hi);
+                    let y = target.data[tgrid.at(b, s, c)];
+                    tp += y * q;
+                    fn_ += y * (1.0 - q);
+                    fp += (1.0 - y) * q;
+                }
+                let ti = (tp + smooth) / (tp + delta * fn_ + (1.0 - delta) * fp + smooth);
+                (1.0 - ti).abs() <= 4.0 * f64::EPSILON
+            });
         }
         Convention::Paper => {
             let classes = if single { 2 } else { tgrid.classes };
@@ -799,10 +822,11 @@ pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
         Some(y) => delta == 1.0 && y == 0.0,
     };
     let stuck = |b: usize, c: usize| {
-        (0..tgrid.spatial).all(|s| match value(b, s, c) {
-            None => true,
-            Some(y) => (delta == 1.0 && y == 0.0) || (delta == 0.0 && y == 1.0),
-        })
+        base_at_zero(b, c)
+            || (0..tgrid.spatial).all(|s| match value(b, s, c) {
+                None => true,
+                Some(y) => (delta == 1.0 && y == 0.0) || (delta == 0.0 && y == 1.0),
+            })
     };
     // Whether the probability of internal class c at (b, s) moves a powered base.
     let moves = |b: usize, s: usize, c: usize| {
