@@ -122,6 +122,9 @@ impl Problem {
             })?;
         let pred: Vec<Dual> = prepared.pred.data.iter().map(|&p| Dual::cst(p)).collect();
         let target: Vec<Dual> = prepared.target.data.iter().map(|&t| Dual::cst(t)).collect();
+        // The problem is evaluated once whatever its parameters: one without a real-valued
+        // parameter has no derivative to give, but it may still be one the oracle refuses.
+        prepared.run(&prepared.hyper.cast::<Dual>(), &pred, &target, false)?;
         let mut out = Vec::new();
         for spec in signature.params {
             if !matches!(

@@ -262,7 +262,7 @@ pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<Fixtu
                 }
                 scalar => (vec![number(scalar, &format!("{ctx}: loss"))?], vec![]),
             };
-            let expected_len: usize = loss_shape.iter().product();
+            let expected_len = crate::tensor::element_count("loss", &loss_shape)?;
             if expected_len != loss.len() {
                 return Err(format_error(
                     &ctx,

@@ -2,14 +2,15 @@
 //!
 //! JSON arrays are either `{"shape": [..], "data": [flat row-major numbers]}` or nested lists;
 //! numbers may be the strings `"NaN"`, `"Infinity"`, `"-Infinity"` as in the fixture format.
-//! Every file is size-checked before it is read, and a `.npy` header's shape is checked against
+//! Every file is size-checked before it is read. A `.npy` header is parsed once, by a strict
+//! linear scan of the dictionary numpy writes, and its shape is checked against
 //! [`MAX_ELEMENTS`] and against the bytes actually present before anything is allocated for it.
 
 use crate::error::UflError;
 use crate::fixtures::number;
 use crate::tensor::{element_count, Dtype, Tensor, MAX_ELEMENTS};
 use ndarray::{ArrayD, ArrayViewD};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+use ndarray_npy::WriteNpyExt;
 use serde_json::Value;
 use std::path::Path;
 
@@ -81,65 +82,182 @@ fn npy_header(bytes: &[u8], source: &str) -> Result<(String, usize), UflError> {
         .checked_add(len)
         .filter(|&e| e <= bytes.len())
         .ok_or_else(|| npy_err(source, "truncated header"))?;
-    let text = String::from_utf8_lossy(&bytes[start..end]).into_owned();
-    Ok((text, end))
+    let text = std::str::from_utf8(&bytes[start..end])
+        .map_err(|_| npy_err(source, "the header is not text"))?;
+    Ok((text.to_string(), end))
 }
 
-/// The `'shape': (..)` of a header, parsed without allocating per its values.
-fn header_shape(header: &str, source: &str) -> Result<Vec<usize>, UflError> {
-    let at = header
-        .find("'shape'")
-        .ok_or_else(|| npy_err(source, "header has no 'shape'"))?;
-    let rest = &header[at..];
-    let open = rest
-        .find('(')
-        .ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
-    let close = rest
-        .find(')')
-        .ok_or_else(|| npy_err(source, "malformed 'shape'"))?;
-    if close < open {
-        return Err(npy_err(source, "malformed 'shape'"));
+/// What a `.npy` header declares.
+#[derive(Debug, PartialEq)]
+struct NpyHeader {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+/// A cursor over a header's text.
+struct HeaderScanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> HeaderScanner<'a> {
+    fn rest(&self) -> &'a str {
+        &self.text[self.at..]
     }
-    rest[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim_end_matches('L').parse::<usize>().map_err(|_| {
-                npy_err(
-                    source,
-                    format!("axis length `{s}` is not a non-negative integer"),
-                )
-            })
-        })
-        .collect()
+
+    fn skip_space(&mut self) {
+        let rest = self.rest();
+        self.at += rest.len() - rest.trim_start().len();
+    }
+
+    /// Consumes `token` (after any space) if it comes next.
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_space();
+        if self.rest().starts_with(token) {
+            self.at += token.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, token: &str) -> Result<(), String> {
+        if self.eat(token) {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected `{token}` at byte {} of the header",
+                self.at
+            ))
+        }
+    }
+
+    /// A Python string literal without escapes: `'…'` or `"…"`.
+    fn string(&mut self) -> Result<&'a str, String> {
+        self.skip_space();
+        let rest = self.rest();
+        let quote = match rest.chars().next() {
+            Some(q @ ('\'' | '"')) => q,
+            _ => {
+                return Err(format!(
+                    "expected a string at byte {} of the header",
+                    self.at
+                ))
+            }
+        };
+        let body = &rest[1..];
+        let close = body
+            .find(quote)
+            .ok_or_else(|| "unterminated string in the header".to_string())?;
+        let value = &body[..close];
+        if value.contains('\\') {
+            return Err("escaped characters in a header string".to_string());
+        }
+        self.at += close + 2;
+        Ok(value)
+    }
+
+    /// A non-negative integer (Python 2's `L` suffix allowed), as an axis length.
+    fn axis(&mut self) -> Result<usize, String> {
+        self.skip_space();
+        let rest = self.rest();
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!(
+                "expected an axis length (a non-negative integer) at byte {} of the header",
+                self.at
+            ));
+        }
+        let value = rest[..digits]
+            .parse::<usize>()
+            .map_err(|_| format!("axis length {} is too large", &rest[..digits.min(40)]))?;
+        self.at += digits;
+        self.eat("L");
+        Ok(value)
+    }
+
+    /// A tuple of axis lengths: `()`, `(3,)`, `(2, 3)`, `(2, 3,)`.
+    fn shape(&mut self) -> Result<Vec<usize>, String> {
+        self.expect("(")?;
+        let mut shape = Vec::new();
+        let mut comma_after_last = false;
+        while !self.eat(")") {
+            shape.push(self.axis()?);
+            comma_after_last = self.eat(",");
+            if !comma_after_last {
+                self.expect(")")?;
+                break;
+            }
+        }
+        if shape.len() == 1 && !comma_after_last {
+            // `(3)` is the integer 3 in Python, not a shape.
+            return Err("a shape of one axis is written `(n,)`".to_string());
+        }
+        Ok(shape)
+    }
 }
 
-fn header_descr(header: &str) -> String {
-    header
-        .find("'descr'")
-        .and_then(|at| {
-            let rest = &header[at + 7..];
-            let q1 = rest.find('\'')?;
-            let q2 = rest[q1 + 1..].find('\'')?;
-            Some(rest[q1 + 1..q1 + 1 + q2].to_string())
-        })
-        .unwrap_or_else(|| "?".to_string())
+/// Parses the header dictionary numpy writes (`{'descr': '<f8', 'fortran_order': False,
+/// 'shape': (2, 3), }`): the three keys once each, in any order, nothing else. A flat scan with
+/// no recursion and no backtracking, so any header is parsed in time linear in its length.
+fn parse_npy_header(text: &str) -> Result<NpyHeader, String> {
+    let mut scan = HeaderScanner { text, at: 0 };
+    let (mut descr, mut fortran_order, mut shape) = (None, None, None);
+    scan.expect("{")?;
+    loop {
+        if scan.eat("}") {
+            break;
+        }
+        let key = scan.string()?;
+        scan.expect(":")?;
+        let duplicate = match key {
+            "descr" => descr.replace(scan.string()?.to_string()).is_some(),
+            "fortran_order" => {
+                let value = if scan.eat("True") {
+                    true
+                } else if scan.eat("False") {
+                    false
+                } else {
+                    return Err("`fortran_order` must be True or False".to_string());
+                };
+                fortran_order.replace(value).is_some()
+            }
+            "shape" => shape.replace(scan.shape()?).is_some(),
+            other => return Err(format!("unknown header key `{other}`")),
+        };
+        if duplicate {
+            return Err(format!("header key `{key}` appears twice"));
+        }
+        if scan.eat("}") {
+            break;
+        }
+        scan.expect(",")?;
+    }
+    if !scan.rest().trim().is_empty() {
+        return Err("text after the header dictionary".to_string());
+    }
+    Ok(NpyHeader {
+        descr: descr.ok_or("the header has no `descr`")?,
+        fortran_order: fortran_order.ok_or("the header has no `fortran_order`")?,
+        shape: shape.ok_or("the header has no `shape`")?,
+    })
 }
 
-/// Parses `.npy` bytes holding float32 or float64 in C order.
+/// Parses `.npy` bytes holding little-endian float32 or float64 in C order. The header is
+/// parsed once, its shape checked against [`MAX_ELEMENTS`] and the data's length against the
+/// bytes present (exactly: neither missing nor trailing bytes) before anything is allocated.
 pub fn read_npy_bytes(
     bytes: &[u8],
     source: &str,
     what: &'static str,
 ) -> Result<(Tensor, Dtype), UflError> {
-    let (header, data_start) = npy_header(bytes, source)?;
-    let shape = header_shape(&header, source)?;
-    let n = element_count(what, &shape)?;
-    let descr = header_descr(&header);
-    let width = match descr.as_str() {
-        "<f8" | "|f8" => 8,
-        "<f4" | "|f4" => 4,
+    let (text, data_start) = npy_header(bytes, source)?;
+    let header = parse_npy_header(&text).map_err(|m| npy_err(source, m))?;
+    let n = element_count(what, &header.shape)?;
+    let (width, dtype) = match header.descr.as_str() {
+        "<f8" | "|f8" => (8, Dtype::F64),
+        "<f4" | "|f4" => (4, Dtype::F32),
         other => {
             return Err(npy_err(
                 source,
@@ -149,44 +267,44 @@ pub fn read_npy_bytes(
             ))
         }
     };
-    if header.contains("'fortran_order': True") {
+    if header.fortran_order {
         return Err(npy_err(
             source,
             "Fortran-order arrays are not accepted: save a C-order array (numpy.ascontiguousarray)",
         ));
     }
-    let have = bytes.len() - data_start;
-    if have < n * width {
+    let body = &bytes[data_start..];
+    let needed = n * width;
+    if body.len() < needed {
         return Err(npy_err(
             source,
             format!(
-                "truncated body: shape {shape:?} needs {} bytes of data, the file has {have}",
-                n * width
+                "truncated body: shape {:?} needs {needed} bytes of data, the file has {}",
+                header.shape,
+                body.len()
             ),
         ));
     }
-    let map = |e: ReadNpyError| npy_err(source, e.to_string());
-    let (data, dtype) = if width == 8 {
-        let a = ArrayD::<f64>::read_npy(bytes).map_err(map)?;
-        // A C-order array's buffer is the data in order: taken over, not copied.
-        let data = if a.is_standard_layout() {
-            let (v, offset) = a.into_raw_vec_and_offset();
-            match offset {
-                Some(0) | None => v,
-                Some(o) => v[o..].to_vec(),
-            }
-        } else {
-            a.iter().copied().collect::<Vec<f64>>()
-        };
-        (data, Dtype::F64)
+    if body.len() > needed {
+        return Err(npy_err(
+            source,
+            format!(
+                "{} bytes after the data of shape {:?}",
+                body.len() - needed,
+                header.shape
+            ),
+        ));
+    }
+    let data: Vec<f64> = if width == 8 {
+        body.chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect()
     } else {
-        let a = ArrayD::<f32>::read_npy(bytes).map_err(map)?;
-        (
-            a.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
-            Dtype::F32,
-        )
+        body.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+            .collect()
     };
-    Ok((Tensor::new(what, shape, data)?, dtype))
+    Ok((Tensor::new(what, header.shape, data)?, dtype))
 }
 
 /// Parses a JSON array: `{"shape", "data"}` or nested lists.
@@ -235,8 +353,10 @@ pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor,
             "expected an array (nested lists, or an object with `shape` and `data`)".into(),
         ));
     }
-    let n = element_count(what, &shape)?;
-    let mut data = Vec::with_capacity(n);
+    element_count(what, &shape)?;
+    // The shape so far is read off first elements only: the data grows with the values
+    // actually present, never by what the first elements declare for the rest.
+    let mut data = Vec::new();
     flatten(v, &shape, 0, source, &mut data)?;
     Tensor::new(what, shape, data)
 }
@@ -346,6 +466,101 @@ mod tests {
         assert!(msg(npy("<f8", "(4,)", false, &body)).contains("truncated"));
         assert!(msg(npy("<f8", "(100000, 100000, 100000)", false, &body)).contains("limit"));
         assert!(msg(b"not numpy".to_vec()).contains("magic"));
+    }
+
+    /// A `.npy` file with the header text given as is.
+    fn npy_with_header(header: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16 + 1).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn npy_headers_numpy_writes_are_read() {
+        let body: Vec<u8> = [0.5f64, 0.25]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        for header in [
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+            "{'shape': (2,), 'fortran_order': False, 'descr': '<f8'}",
+            "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2L,)}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2, ), }   ",
+        ] {
+            let (t, d) = read_npy_bytes(&npy_with_header(header, &body), "t", "x")
+                .unwrap_or_else(|e| panic!("{header}: {e}"));
+            assert_eq!((t.data, d), (vec![0.5, 0.25], Dtype::F64), "{header}");
+        }
+        let (t, _) = read_npy_bytes(
+            &npy_with_header(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': ()}",
+                &body[..8],
+            ),
+            "t",
+            "x",
+        )
+        .unwrap();
+        assert_eq!((t.shape, t.data), (vec![], vec![0.5]));
+    }
+
+    #[test]
+    fn npy_headers_are_parsed_once_strictly_and_in_linear_time() {
+        let body = 0.5f64.to_le_bytes();
+        let msg = |header: &str| {
+            read_npy_bytes(&npy_with_header(header, &body), "t", "x")
+                .unwrap_err()
+                .to_string()
+        };
+        // A second `shape` once made another parser allocate what it declared.
+        assert!(msg(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'shape': (134217728,)}"
+        )
+        .contains("twice"));
+        assert!(
+            msg("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}")
+                .contains("unknown header key `x`")
+        );
+        assert!(msg("{'descr': '<f8', 'shape': (1,)}").contains("fortran_order"));
+        assert!(msg("{'descr': '<f8', 'fortran_order': False, 'shape': (1)}").contains("(n,)"));
+        assert!(msg("{'descr': '<f8', 'fortran_order':True, 'shape': (1,)}").contains("Fortran"));
+        assert!(
+            msg("{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}").contains("axis length")
+        );
+        assert!(msg(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,)}"
+        )
+        .contains("too large"));
+        // Deep nesting once took time exponential in its depth (20 levels: 20 s).
+        let deep = format!(
+            "{{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': {}{}}}",
+            "[".repeat(30000),
+            "]".repeat(30000)
+        );
+        let start = std::time::Instant::now();
+        let mut file = b"\x93NUMPY\x02\x00".to_vec();
+        file.extend_from_slice(&(deep.len() as u32 + 1).to_le_bytes());
+        file.extend_from_slice(deep.as_bytes());
+        file.push(b'\n');
+        file.extend_from_slice(&body);
+        assert!(read_npy_bytes(&file, "t", "x").is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // Bytes after the data are not silently ignored.
+        let mut long = body.to_vec();
+        long.extend_from_slice(&body);
+        assert!(read_npy_bytes(
+            &npy_with_header(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,)}",
+                &long
+            ),
+            "t",
+            "x"
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("8 bytes after the data"));
     }
 
     #[test]

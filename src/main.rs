@@ -449,6 +449,17 @@ fn verify(
         let file = fixtures::read(f)?;
         reports.extend(file.cases.iter().map(verify_case));
     }
+    if reports.is_empty() {
+        // Nothing checked is not a pass.
+        return Err(UflError::Format {
+            context: files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: "no cases to check".into(),
+        });
+    }
     let (mut pass, mut dev, mut bad, mut unusable) = (0, 0, 0, 0);
     for r in &reports {
         match &r.verdict {

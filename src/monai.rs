@@ -74,14 +74,17 @@ fn label<T: Real>(v: T, index: usize) -> Result<usize, UflError> {
     }
 }
 
-/// MONAI's `one_hot` of a `(B, 1, S...)` class-index target, after replacing labels equal to
-/// `replace` by 0.
-fn one_hot<T: Real>(
+/// The class indices of a `(B, 1, S...)` target, after replacing labels equal to `replace` by
+/// 0, checked as MONAI's `one_hot` checks them, and the shape of their one-hot expansion to
+/// `classes` channels. Nothing of that shape is allocated: a caller first compares it with the
+/// prediction's, so that a target of another size is refused, as MONAI refuses it, without
+/// materialising what it would expand to.
+fn one_hot_labels<T: Real>(
     y: &[T],
     shape: &[usize],
     classes: usize,
     replace: Option<i64>,
-) -> Result<(Vec<T>, Vec<usize>), UflError> {
+) -> Result<(Vec<usize>, Vec<usize>), UflError> {
     let (b, c, s) = split_first(shape);
     if c != 1 {
         return Err(UflError::ShapeMismatch {
@@ -89,24 +92,33 @@ fn one_hot<T: Real>(
             target: shape.to_vec(),
         });
     }
-    let mut out = vec![T::zero(); b * classes * s];
-    for bi in 0..b {
-        for si in 0..s {
-            let i = bi * s + si;
-            let mut l = y[i].val();
-            if replace.is_some_and(|r| r as f64 == l) {
-                l = 0.0;
-            }
-            let l = label(T::cst(l), i)?;
-            if l >= classes {
-                return Err(UflError::MonaiOneHotOutOfRange { label: l, classes });
-            }
-            out[(bi * classes + l) * s + si] = T::one();
+    let mut labels = Vec::with_capacity(b * s);
+    for (i, v) in y.iter().enumerate() {
+        let mut l = v.val();
+        if replace.is_some_and(|r| r as f64 == l) {
+            l = 0.0;
         }
+        let l = label(T::cst(l), i)?;
+        if l >= classes {
+            return Err(UflError::MonaiOneHotOutOfRange { label: l, classes });
+        }
+        labels.push(l);
     }
     let mut new_shape = shape.to_vec();
     new_shape[1] = classes;
-    Ok((out, new_shape))
+    Ok((labels, new_shape))
+}
+
+/// MONAI's `one_hot`: the `(B, classes, S...)` expansion of checked labels.
+fn one_hot<T: Real>(labels: &[usize], shape: &[usize], classes: usize) -> Vec<T> {
+    let (b, _, s) = split_first(shape);
+    let mut out = vec![T::zero(); b * classes * s];
+    for bi in 0..b {
+        for si in 0..s {
+            out[(bi * classes + labels[bi * s + si]) * s + si] = T::one();
+        }
+    }
+    out
 }
 
 /// MONAI's `create_ignore_mask`: one value per (item, position), from the target as given.
@@ -157,7 +169,14 @@ fn part_class<T: Real>(
     let mask = ignore_mask(x.target, x.target_shape, ignore);
     let (y, y_shape) = if hp.flag("to_onehot_y")? && channels != 1 {
         let replace = ignore.filter(|&ii| ii < 0 || ii >= channels as i64);
-        one_hot(x.target, x.target_shape, channels, replace)?
+        let (labels, y_shape) = one_hot_labels(x.target, x.target_shape, channels, replace)?;
+        if y_shape != x.pred_shape {
+            return Err(UflError::MonaiShapeMismatch {
+                target: y_shape,
+                input: x.pred_shape.to_vec(),
+            });
+        }
+        (one_hot(&labels, &y_shape, channels), y_shape)
     } else {
         (x.target.to_vec(), x.target_shape.to_vec())
     };
@@ -437,7 +456,20 @@ fn unified_class<T: Real>(
     };
     let (y, y_shape) = if to_onehot && channels != 1 {
         let replace = ignore.filter(|&ii| ii < 0 || ii >= classes as i64);
-        one_hot(x.target, x.target_shape, classes, replace)?
+        let (labels, y_shape) = one_hot_labels(x.target, x.target_shape, classes, replace)?;
+        if y_shape != p2_shape {
+            // What MONAI raises next for a one-hot target of another shape: the class-index
+            // check (every one-hot target holds a 1, above the only class when there is
+            // one), then the shape check.
+            if ignore.is_none() && classes == 1 {
+                return Err(UflError::MonaiInvalidClassIndex { max_class: 0 });
+            }
+            return Err(UflError::MonaiShapeMismatch {
+                target: y_shape,
+                input: p2_shape,
+            });
+        }
+        (one_hot(&labels, &y_shape, classes), y_shape)
     } else if target_channels == 1 && p2_shape[1] == 2 {
         let mut y2 = Vec::with_capacity(2 * x.target.len());
         for bi in 0..b {

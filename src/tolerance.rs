@@ -243,7 +243,8 @@ pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
         return EntryCheck::Ok(0.0);
     }
     let diff = (expected - got).abs();
-    if diff <= tol.tol {
+    // A tolerance that is not finite checks nothing: only equality passes there.
+    if diff <= tol.tol && tol.tol.is_finite() {
         EntryCheck::Ok(if tol.tol > 0.0 { diff / tol.tol } else { 0.0 })
     } else if tol.undetermined {
         EntryCheck::Undetermined

@@ -394,3 +394,38 @@ pub fn reconcile(reports: &[CaseReport], list: &[ExpectedDeviation]) -> Vec<Stri
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::tolerance::{check_entry as check, EntryCheck, EntryTolerance};
+
+    fn check_entry(reference: f64, got: f64, tol: f64, undetermined: bool) -> EntryCheck {
+        check(reference, got, EntryTolerance { tol, undetermined })
+    }
+
+    #[test]
+    fn an_entry_passes_only_within_a_finite_tolerance() {
+        assert_eq!(check_entry(1.0, 1.5, 1.0, false), EntryCheck::Ok(0.5));
+        assert_eq!(check_entry(1.0, 2.0, 1e-10, false), EntryCheck::Bad);
+        assert_eq!(check_entry(1.0, 2.0, 1e-10, true), EntryCheck::Undetermined);
+        assert_eq!(
+            check_entry(f64::NAN, f64::NAN, 1e-10, false),
+            EntryCheck::Ok(0.0)
+        );
+        assert_eq!(check_entry(f64::NAN, 1.0, 1e-10, false), EntryCheck::Bad);
+        // An unbounded tolerance is no check: a disagreement there is never a silent pass.
+        assert_eq!(
+            check_entry(0.0, 5.0, f64::INFINITY, true),
+            EntryCheck::Undetermined
+        );
+        assert_eq!(check_entry(0.0, 5.0, f64::INFINITY, false), EntryCheck::Bad);
+        assert_eq!(
+            check_entry(f64::INFINITY, 5.0, f64::INFINITY, true),
+            EntryCheck::Undetermined
+        );
+        assert_eq!(
+            check_entry(5.0, 5.0, f64::INFINITY, true),
+            EntryCheck::Ok(0.0)
+        );
+    }
+}

@@ -232,6 +232,17 @@ fn monais_errors() {
     labels[5] = 0.5;
     p.target = Tensor::new("target", vec![1, 1, 4, 4], labels).unwrap();
     assert!(matches!(err(&p), UflError::NotAClassIndex { .. }));
+    // One-hot to a single class: MONAI's class-index check fires before its shape check, and
+    // with an ignore_index the shape check does.
+    let mut p = monai(FunctionId::AsymUnifiedFocalLoss, &[1, 2, 4, 4]);
+    p.params = params(&[
+        ("to_onehot_y", ParamValue::Bool(true)),
+        ("num_classes", num(1.0)),
+    ]);
+    p.target = Tensor::new("target", vec![1, 1, 4, 4], vec![0.0; 16]).unwrap();
+    assert_eq!(err(&p), UflError::MonaiInvalidClassIndex { max_class: 0 });
+    p.params.insert("ignore_index".into(), num(-1.0));
+    assert!(matches!(err(&p), UflError::MonaiShapeMismatch { .. }));
     // A single-channel target holding 2.
     let mut p = monai(FunctionId::AsymUnifiedFocalLoss, &[1, 1, 4, 4]);
     p.target.data[3] = 2.0;

@@ -1,11 +1,13 @@
 //! Replays every committed fuzz input through the fuzz targets' own checks, without cargo-fuzz:
 //! the seeds (`fuzz/seeds/<target>/`) and every input that once crashed a target or exposed a
-//! disagreement (`fuzz/regressions/<target>/`). Each must now pass its target's check.
+//! disagreement (`fuzz/regressions/<target>/`). Each must now pass its target's check, and the
+//! file readers' inputs must not make the command line panic either.
 
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -84,4 +86,52 @@ fn every_target_has_a_binary_and_seeds() {
             target.name
         );
     }
+}
+
+/// Runs the binary; its exit code and its standard error.
+fn run(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_survives_every_committed_file_input() {
+    let scratch = std::env::temp_dir().join(format!("ufl-oracle-fuzz-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let target = scratch.join("target.json");
+    std::fs::write(&target, "[[[[1, 0], [0, 1]], [[1, 0], [0, 1]]]]").unwrap();
+    let mut checked = 0;
+    for (name, file_name) in [
+        ("npy_file", "input.npy"),
+        ("json_array", "input.json"),
+        ("fixture_file", "fixture.json"),
+    ] {
+        for kind in ["seeds", "regressions"] {
+            for input in files_under(&fuzz_dir().join(kind).join(name)) {
+                let path = scratch.join(file_name);
+                std::fs::copy(&input, &path).unwrap();
+                let (code, err) = if name == "fixture_file" {
+                    run(Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+                        .arg("verify-fixtures")
+                        .arg(&path))
+                } else {
+                    run(Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+                        .args(["eval", "-f", "asym_unified_focal_loss", "--pred"])
+                        .arg(&path)
+                        .arg("--target")
+                        .arg(&target))
+                };
+                assert!(
+                    matches!(code, Some(0..=2)) && !err.contains("panicked"),
+                    "{}: exit {code:?}\n{err}",
+                    input.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0);
 }

@@ -454,6 +454,11 @@ pub fn evaluate(data: &[u8]) -> Result<(), Finding> {
     let _ = problem.evaluate_in::<f32>(true);
     let _ = problem.evaluate_in::<F32Bound>(true);
     let _ = problem.evaluate_in::<ufl_oracle::real::Dual32>(false);
+    if problem.param_derivatives().is_ok() != answer.is_ok() {
+        return Err(said(
+            "parameter derivatives and f64 disagree on whether to answer",
+        ));
+    }
     match (problem.jvp(&direction), &answer) {
         (Ok(j), Ok(ev)) if j.len() == ev.loss.len() => Ok(()),
         (Err(_), Err(_)) => Ok(()),
@@ -467,7 +472,8 @@ pub fn evaluate(data: &[u8]) -> Result<(), Finding> {
 
 /// Small valid problems: the closed-form gradient's directional derivative `⟨g, v⟩` must equal
 /// forward mode's (`Problem::jvp`) within the float64 error bound of the gradient, or both be
-/// non-finite. The one legitimate exception is [`stuck_tversky_term`].
+/// non-finite. The legitimate exceptions are [`moves_a_powered_base`] and a loss the float64
+/// bound marks as lost.
 pub fn differential(data: &[u8]) -> Result<(), Finding> {
     let mut u = Unstructured::new(data);
     let Ok(Drawn { problem, direction }) = draw(&mut u, DIFFERENTIAL_MAX_ELEMENTS, Mode::Valid)
@@ -548,7 +554,15 @@ pub fn differential(data: &[u8]) -> Result<(), Finding> {
             }
         }
         (false, _) if !grad_finite || singular => Ok(()),
-        (true, false) if dot.is_nan() && (stuck_tversky_term(&problem) || singular) => {
+        (true, false)
+            if dot.is_nan()
+                && (singular
+                    || nan_entries_move_no_powered_base(
+                        &problem,
+                        &oracle.grad,
+                        &direction.data,
+                    )) =>
+        {
             finite_entries_agree(&problem, &oracle.grad, &e).map_err(said)
         }
         _ => Err(said(format!(
@@ -556,6 +570,71 @@ pub fn differential(data: &[u8]) -> Result<(), Finding> {
             oracle.grad
         ))),
     }
+}
+
+/// True when every non-finite closed-form entry the direction moves is reverse mode's `∞·0`
+/// at a power's zero base: an entry that moves no powered Tversky base (see
+/// [`moves_a_powered_base`]) or one at a focal factor whose base is 0 (see
+/// [`at_a_focal_factor_of_base_zero`]).
+fn nan_entries_move_no_powered_base(problem: &Problem, grad: &[f64], direction: &[f64]) -> bool {
+    let movers = moves_a_powered_base(problem);
+    let focal = at_a_focal_factor_of_base_zero(problem);
+    (0..grad.len()).all(|i| grad[i].is_finite() || direction[i] == 0.0 || !movers[i] || focal[i])
+}
+
+/// For every prediction entry (in the caller's layout): whether its position may have a class
+/// whose focal factor `(1-q)^γ`, `γ < 1`, sits at base 0. Only the paper convention lets the
+/// clip's upper bound round to 1 (an `eps` below float32's or float64's resolution at 1); a
+/// probability of exactly 1 then has the factor's infinite slope (or `0·∞` at γ = 0) times a
+/// cross entropy of 0, which reverse mode gives as NaN, spread over the position's logits by the
+/// softmax. A logit gives probability 1 when it exceeds every other of its position by more
+/// than 36 (`e^-36` is below half an ulp of 1), a single logit when it exceeds 36.
+pub fn at_a_focal_factor_of_base_zero(problem: &Problem) -> Vec<bool> {
+    let nowhere = vec![false; problem.pred.data.len()];
+    if problem.convention != Convention::Paper
+        || matches!(
+            problem.function,
+            FunctionId::SymmetricFocalTverskyLoss | FunctionId::AsymmetricFocalTverskyLoss
+        )
+    {
+        return nowhere;
+    }
+    let Ok(hyper) = resolve(problem.function, problem.convention, &problem.params) else {
+        return nowhere;
+    };
+    let (Some(Hp::Real(gamma)), Some(Hp::Real(eps))) = (hyper.value("gamma"), hyper.value("eps"))
+    else {
+        return nowhere;
+    };
+    if gamma >= 1.0 || problem.dtype.round(1.0 - eps) != 1.0 {
+        return nowhere;
+    }
+    let logits = matches!(hyper.value("input"), Some(Hp::Word("logits")));
+    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let mut out = nowhere;
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            let z = |c: usize| problem.pred.data[grid.at(b, s, c)];
+            let saturated = if grid.classes == 1 {
+                // [1-p, p]: either class may be 1.
+                if logits {
+                    z(0).abs() > 36.0
+                } else {
+                    z(0) == 0.0 || z(0) == 1.0
+                }
+            } else if logits {
+                (0..grid.classes).any(|c| (0..grid.classes).all(|k| k == c || z(c) - z(k) > 36.0))
+            } else {
+                (0..grid.classes).any(|c| z(c) == 1.0)
+            };
+            if saturated {
+                for c in 0..grid.classes {
+                    out[grid.at(b, s, c)] = true;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Where a Tversky term is stuck or its base is lost in rounding, entry by entry: a finite
@@ -581,81 +660,113 @@ fn finite_entries_agree(problem: &Problem, grad: &[f64], e: &[f64]) -> Result<()
     Ok(())
 }
 
-/// True when some focal Tversky term of the problem has a base `1 - TI` that is exactly 0 and
-/// does not move, so that its power's slope is infinite (or, at exponent 0, `0·∞`) at a point
-/// where the term is constant: the closed form, like TensorFlow's and torch's reverse mode,
-/// propagates `∞·0 = NaN` to the entries behind it, and forward mode gives the true derivative
-/// of a constant term, 0. The base is stuck at 0 when `δ·FN + (1-δ)·FP` vanishes whatever the
-/// prediction: `δ = 1` on an (item, class) absent from the target, `δ = 0` on one present at
-/// every position, or (MONAI's `ignore_index`) an item whose every position is masked.
-pub fn stuck_tversky_term(problem: &Problem) -> bool {
+/// For every prediction entry (in the caller's layout): whether it moves the base `1 - TI` of
+/// some focal Tversky term, i.e. of an (item, class) whose term is a power of its base.
+///
+/// Where such a base is exactly 0, its power's slope is infinite (or, at exponent 0 under
+/// TensorFlow's rule, `0·∞`): the closed form, like TensorFlow's and torch's reverse mode,
+/// propagates `∞·0 = NaN` to every entry of the (item, class), including those that do not move
+/// the base, while forward mode gives those the true derivative of a term that does not depend
+/// on them, 0. An entry of probabilities moves only its own class's base, and not even that
+/// when `δ = 1` and its target is 0 (`TI = (TP+k)/(TP+FN+k)` reads `q` only through `y·q`), when
+/// MONAI's `ignore_index` masks its position, or when its (item, class) is stuck (`δ·FN +
+/// (1-δ)·FP` vanishes whatever the prediction: `δ = 1` on a class absent from the target, `δ =
+/// 0` on one present everywhere, or every position masked) or, in the original convention,
+/// its base is 0 to within float64's rounding. A logit moves every class of its position.
+pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
+    let everywhere = vec![true; problem.pred.data.len()];
     let Ok(hyper) = resolve(problem.function, problem.convention, &problem.params) else {
-        return false;
+        return everywhere;
     };
     let Some(Hp::Real(delta)) = hyper.value("delta") else {
-        return false;
+        return everywhere;
     };
+    if matches!(
+        problem.function,
+        FunctionId::SymmetricFocalLoss
+            | FunctionId::AsymmetricFocalLoss
+            | FunctionId::FocalLoss
+            | FunctionId::ComboLoss
+            | FunctionId::DiceLoss
+            | FunctionId::TverskyLoss
+            | FunctionId::DiceCoefficient
+    ) {
+        return everywhere;
+    }
     let target = &problem.target;
-    let grid = Grid::of(&target.shape, problem.layout);
+    let tgrid = Grid::of(&target.shape, problem.layout);
+    let pgrid = Grid::of(&problem.pred.shape, problem.layout);
     let symmetric = matches!(
         problem.function,
         FunctionId::SymmetricFocalTverskyLoss
             | FunctionId::SymUnifiedFocalLoss
             | FunctionId::FocalTverskyLoss
     );
-    // The target of every (item, position, class) the Tversky terms read, None where masked,
-    // and which classes carry a power.
-    let classes_read: usize;
+    let single = pgrid.classes == 1;
+    let logits = matches!(hyper.value("input"), Some(Hp::Word("logits")));
+    // Which internal classes carry a power, and the target of every (item, position, class)
+    // the Tversky terms read (None where masked).
     let powered: Vec<bool>;
     let value: Box<dyn Fn(usize, usize, usize) -> Option<f64>>;
+    // An (item, class) whose base is 0 to within float64's rounding, though it moves: the
+    // original's power of exponent 0 (`x·x^(-0)`, `x^0`) has TensorFlow's slope `0·x^(-1)`,
+    // NaN at 0, where forward mode's tangent of the base may round to 0 too. (Other exponents
+    // at such a base make the float64 bound mark the loss as lost.)
+    let mut base_at_zero: Box<dyn Fn(usize, usize) -> bool> = Box::new(|_, _| false);
     match problem.convention {
         Convention::Original => {
-            classes_read = if problem.function == FunctionId::FocalTverskyLoss {
-                grid.classes
+            let read = if problem.function == FunctionId::FocalTverskyLoss {
+                tgrid.classes
             } else {
-                grid.classes.min(2)
+                tgrid.classes.min(2)
             };
-            powered = (0..classes_read).map(|c| symmetric || c == 1).collect();
-            value = Box::new(move |b, s, c| Some(target.data[grid.at(b, s, c)]));
+            powered = (0..read).map(|c| symmetric || c == 1).collect();
+            value = Box::new(move |b, s, c| Some(target.data[tgrid.at(b, s, c)]));
+            let (lo, hi) = problem.dtype.clip_bounds(1e-7);
+            let smooth = match hyper.value("smooth") {
+                Some(Hp::Real(k)) => k,
+                _ => problem.dtype.round(1e-7),
+            };
+            let pred = &problem.pred;
+            base_at_zero = Box::new(move |b, c| {
+                let (mut tp, mut fn_, mut fp) = (0.0, 0.0, 0.0);
+                for s in 0..pgrid.spatial {
+                    let q = pred.data[pgrid.at(b, s, c)].clamp(lo, hi);
+                    let y = target.data[tgrid.at(b, s, c)];
+                    tp += y * q;
+                    fn_ += y * (1.0 - q);
+                    fp += (1.0 - y) * q;
+                }
+                let ti = (tp + smooth) / (tp + delta * fn_ + (1.0 - delta) * fp + smooth);
+                (1.0 - ti).abs() <= 4.0 * f64::EPSILON
+            });
         }
         Convention::Paper => {
-            classes_read = if grid.classes == 1 { 2 } else { grid.classes };
-            let mut rare = vec![false; classes_read];
+            let classes = if single { 2 } else { tgrid.classes };
+            let mut rare = vec![false; classes];
             match hyper.classes("rare_classes") {
-                Ok(Some(list)) => list.iter().for_each(|&c| {
-                    if c < classes_read {
-                        rare[c] = true
-                    }
-                }),
+                Ok(Some(list)) => list
+                    .iter()
+                    .filter(|&&c| c < classes)
+                    .for_each(|&c| rare[c] = true),
                 _ => rare.iter_mut().skip(1).for_each(|r| *r = true),
             }
             powered = rare.iter().map(|&r| symmetric || r).collect();
-            let single = grid.classes == 1;
             value = Box::new(move |b, s, c| {
                 Some(if single {
-                    let t = target.data[grid.at(b, s, 0)];
+                    let t = target.data[tgrid.at(b, s, 0)];
                     if c == 0 {
                         1.0 - t
                     } else {
                         t
                     }
                 } else {
-                    target.data[grid.at(b, s, c)]
+                    target.data[tgrid.at(b, s, c)]
                 })
             });
         }
         Convention::Monai => {
             let unified = problem.function == FunctionId::AsymUnifiedFocalLoss;
-            let channels = problem
-                .pred
-                .shape
-                .get(if problem.layout == Layout::ChannelsFirst {
-                    1
-                } else {
-                    problem.pred.shape.len().saturating_sub(1)
-                })
-                .copied()
-                .unwrap_or(1);
             let to_onehot = matches!(hyper.value("to_onehot_y"), Some(Hp::Bool(true)));
             let ignore = match hyper.value("ignore_index") {
                 Some(Hp::Int(i)) => Some(i),
@@ -663,27 +774,26 @@ pub fn stuck_tversky_term(problem: &Problem) -> bool {
             };
             let classes = match hyper.value("num_classes") {
                 Some(Hp::Int(k)) => k.max(1) as usize,
-                _ => channels,
+                _ => pgrid.classes,
             };
-            let onehot = to_onehot && channels != 1;
-            let onehot_classes = if unified { classes } else { channels };
+            let onehot = to_onehot && !single;
+            let onehot_classes = if unified { classes } else { pgrid.classes };
             let masked_by = if unified {
                 ignore.filter(|&i| i < 0 || i >= classes as i64)
             } else {
                 ignore
             };
-            classes_read = 2;
-            powered = vec![false, true];
             let replace = ignore.filter(|&i| i < 0 || i >= onehot_classes as i64);
+            powered = vec![false, true];
             value = Box::new(move |b, s, c| {
-                let at = |ch: usize| target.data[grid.at(b, s, ch)];
+                let at = |ch: usize| target.data[tgrid.at(b, s, ch)];
                 if let Some(ii) = masked_by {
-                    let m = if grid.classes == 1 {
+                    let m = if tgrid.classes == 1 {
                         (at(0) != ii as f64) as u8 as f64
-                    } else if ii >= 0 && (ii as usize) < grid.classes {
+                    } else if ii >= 0 && (ii as usize) < tgrid.classes {
                         1.0 - at(ii as usize)
                     } else {
-                        ((0..grid.classes).map(at).sum::<f64>() > 0.0) as u8 as f64
+                        ((0..tgrid.classes).map(at).sum::<f64>() > 0.0) as u8 as f64
                     };
                     if m == 0.0 {
                         return None;
@@ -695,7 +805,7 @@ pub fn stuck_tversky_term(problem: &Problem) -> bool {
                         label = 0.0;
                     }
                     (label == c as f64) as u8 as f64
-                } else if grid.classes == 1 {
+                } else if tgrid.classes == 1 {
                     if c == 0 {
                         1.0 - at(0)
                     } else {
@@ -707,31 +817,34 @@ pub fn stuck_tversky_term(problem: &Problem) -> bool {
             });
         }
     }
-    if matches!(
-        problem.function,
-        FunctionId::SymmetricFocalLoss
-            | FunctionId::AsymmetricFocalLoss
-            | FunctionId::FocalLoss
-            | FunctionId::ComboLoss
-            | FunctionId::DiceLoss
-            | FunctionId::TverskyLoss
-            | FunctionId::DiceCoefficient
-    ) {
-        return false;
-    }
-    for b in 0..grid.batch {
-        for (c, &is_powered) in powered.iter().enumerate().take(classes_read) {
-            if !is_powered {
-                continue;
-            }
-            let stuck = (0..grid.spatial).all(|s| match value(b, s, c) {
+    let inert = |y: Option<f64>| match y {
+        None => true,
+        Some(y) => delta == 1.0 && y == 0.0,
+    };
+    let stuck = |b: usize, c: usize| {
+        base_at_zero(b, c)
+            || (0..tgrid.spatial).all(|s| match value(b, s, c) {
                 None => true,
                 Some(y) => (delta == 1.0 && y == 0.0) || (delta == 0.0 && y == 1.0),
-            });
-            if stuck {
-                return true;
+            })
+    };
+    // Whether the probability of internal class c at (b, s) moves a powered base.
+    let moves = |b: usize, s: usize, c: usize| {
+        powered.get(c).copied().unwrap_or(false) && !stuck(b, c) && !inert(value(b, s, c))
+    };
+    let mut out = vec![true; problem.pred.data.len()];
+    for b in 0..pgrid.batch {
+        for s in 0..pgrid.spatial {
+            for c in 0..pgrid.classes {
+                out[pgrid.at(b, s, c)] = if logits || single {
+                    // A logit moves every class of its position; a single channel p stands
+                    // for the classes [1-p, p].
+                    (0..powered.len()).any(|k| moves(b, s, k))
+                } else {
+                    moves(b, s, c)
+                };
             }
         }
     }
-    false
+    out
 }
