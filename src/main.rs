@@ -37,43 +37,7 @@ enum Command {
         json: bool,
     },
     /// Evaluate one function on a prediction and a target (.npy or JSON files).
-    Eval {
-        /// Function name, e.g. asym_unified_focal_loss.
-        #[arg(long, short)]
-        function: String,
-        /// original, paper or monai.
-        #[arg(long, short, default_value = "original")]
-        convention: String,
-        /// Predicted probabilities (or logits with paper's input=logits).
-        #[arg(long)]
-        pred: PathBuf,
-        /// Targets.
-        #[arg(long)]
-        target: PathBuf,
-        /// channels-first or channels-last; defaults to the convention's own (original: last,
-        /// monai: first); required for paper.
-        #[arg(long)]
-        layout: Option<String>,
-        /// float32 or float64: the inputs' precision (default: the .npy dtype; JSON: float64).
-        #[arg(long)]
-        dtype: Option<String>,
-        /// A parameter, name=value (repeatable): delta=0.6, alpha=[0.25,0.75], weight=null.
-        #[arg(long = "param", short = 'p')]
-        params: Vec<String>,
-        /// Write the gradient to this file (.npy, or JSON otherwise).
-        #[arg(long)]
-        grad_out: Option<PathBuf>,
-        /// Also print the derivative along this direction (an array of the prediction's shape),
-        /// by forward-mode automatic differentiation.
-        #[arg(long)]
-        jvp: Option<PathBuf>,
-        /// Also print the derivative with respect to every real-valued hyper-parameter.
-        #[arg(long)]
-        param_grad: bool,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
     /// Write the case set as inputs for a backend in another language (DIR/cases.json).
     Cases {
         /// The folder to write.
@@ -133,31 +97,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List { json } => list(json),
-        Command::Eval {
-            function,
-            convention,
-            pred,
-            target,
-            layout,
-            dtype,
-            params,
-            grad_out,
-            jvp,
-            param_grad,
-            json,
-        } => eval(EvalArgs {
-            function,
-            convention,
-            pred,
-            target,
-            layout,
-            dtype,
-            params,
-            grad_out,
-            jvp,
-            param_grad,
-            json,
-        }),
+        Command::Eval(args) => eval(args),
         Command::Cases {
             out,
             groups,
@@ -269,17 +209,42 @@ fn list(json: bool) -> Result<ExitCode, UflError> {
 }
 
 /// The arguments of `eval`.
+#[derive(clap::Args)]
 struct EvalArgs {
+    /// Function name, e.g. asym_unified_focal_loss.
+    #[arg(long, short)]
     function: String,
+    /// original, paper or monai.
+    #[arg(long, short, default_value = "original")]
     convention: String,
+    /// Predicted probabilities (or logits with paper's input=logits).
+    #[arg(long)]
     pred: PathBuf,
+    /// Targets.
+    #[arg(long)]
     target: PathBuf,
+    /// channels-first or channels-last; defaults to the convention's own (original: last,
+    /// monai: first); required for paper.
+    #[arg(long)]
     layout: Option<String>,
+    /// float32 or float64: the inputs' precision (default: the .npy dtype; JSON: float64).
+    #[arg(long)]
     dtype: Option<String>,
+    /// A parameter, name=value (repeatable): delta=0.6, alpha=[0.25,0.75], weight=null.
+    #[arg(long = "param", short = 'p')]
     params: Vec<String>,
+    /// Write the gradient to this file (.npy, or JSON otherwise).
+    #[arg(long)]
     grad_out: Option<PathBuf>,
+    /// Also print the derivative along this direction (an array of the prediction's shape),
+    /// by forward-mode automatic differentiation.
+    #[arg(long)]
     jvp: Option<PathBuf>,
+    /// Also print the derivative with respect to every real-valued hyper-parameter.
+    #[arg(long)]
     param_grad: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
     json: bool,
 }
 
