@@ -500,6 +500,13 @@ impl<const P: u32> Real for Bounded<P> {
         }
     }
 
+    fn rounded_constant(self, value: f64) -> Self {
+        Self {
+            lost: self.lost,
+            ..Self::constant(value)
+        }
+    }
+
     fn straddles(self, bound: Self) -> bool {
         let margin = self.e + bound.e;
         margin > 0.0 && (self.v - bound.v).abs() <= margin

@@ -220,13 +220,7 @@ fn part_class<T: Real>(
 }
 
 fn clamp<T: Real>(dtype: Dtype, eps: T) -> Clip<T> {
-    let one = T::one();
-    let round = |v: T| v + T::cst(dtype.round(v.val()) - v.val());
-    Clip {
-        lo: round(eps),
-        hi: round(one - eps),
-        gradient: ClipGradient::Strict,
-    }
+    Clip::dtype_bounds(eps, dtype, ClipGradient::Strict)
 }
 
 /// What the focal and Tversky classes share once their inputs are checked.

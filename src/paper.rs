@@ -111,14 +111,7 @@ pub(crate) fn evaluate<T: Real>(
 
     // Probabilities in the internal channels-last (B, N, C) grid, before the clip.
     let (p, y) = expand(x, outer, grid, logits);
-    let lo = eps + T::cst(x.dtype.round(eps.val()) - eps.val());
-    let hi_exact = one - eps;
-    let hi = hi_exact + T::cst(x.dtype.round(hi_exact.val()) - hi_exact.val());
-    let clip = Clip {
-        lo,
-        hi,
-        gradient: ClipGradient::Inclusive,
-    };
+    let clip = Clip::dtype_bounds(eps, x.dtype, ClipGradient::Inclusive);
     let (q, pass) = clip.apply_all(&p);
 
     let n = T::cst(grid.spatial as f64);

@@ -88,6 +88,15 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         Self::one()
     }
 
+    /// `self` with its value replaced by `value`, a rounding of it that the modelled
+    /// implementation makes once and exactly (a constant such as a clip bound converted to the
+    /// input dtype). Dual numbers keep their tangent (the derivative of the rounding is taken as
+    /// 1); the error-bound type keeps only the error of representing `value` in its precision,
+    /// since every correct implementation holds the same constant.
+    fn rounded_constant(self, value: f64) -> Self {
+        self + Self::cst(value - self.val())
+    }
+
     /// `self^e` whose derivative (for types that carry one) follows `rule`, including at a zero
     /// base. For plain floats this is `powf`.
     fn pow_with(self, e: Self, _rule: PowRule) -> Self {

@@ -8,6 +8,7 @@
 //! and every element then receives `y·g_TP - y·g_FN + (1-y)·g_FP`.
 
 use crate::real::{PowRule, Real};
+use crate::tensor::Dtype;
 
 /// Which elements a clip lets the gradient through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,20 @@ impl<T: Real> Clip<T> {
         Clip {
             lo: T::cst(lo),
             hi: T::cst(hi),
+            gradient,
+        }
+    }
+
+    /// The clip to `[dtype(eps), dtype(1 - eps)]` that a backend holding its inputs in `dtype`
+    /// applies: `1 - eps` computed in f64 (a Python float), each bound then converted to the
+    /// dtype once. Both bounds are constants every correct implementation shares, so they carry
+    /// no rounding error of their own (see [`Real::rounded_constant`]); a derivative with
+    /// respect to `eps` passes through them.
+    pub fn dtype_bounds(eps: T, dtype: Dtype, gradient: ClipGradient) -> Self {
+        let in_dtype = |v: T| v.rounded_constant(dtype.round(v.val()));
+        Clip {
+            lo: in_dtype(eps),
+            hi: in_dtype(T::one() - eps),
             gradient,
         }
     }
@@ -220,6 +235,29 @@ pub fn focal_value<T: Real>(q: T, y: T, gamma: Option<T>, rule: PowRule) -> T {
 mod tests {
     use super::*;
     use crate::real::Dual;
+
+    #[test]
+    fn dtype_bounds_are_exact_constants_that_keep_the_eps_tangent() {
+        use crate::bound::{F32Bound, F64Bound};
+        let eps = 1e-7;
+        let (lo, hi) = Dtype::F32.clip_bounds(eps);
+        // The error-bound types hold the bounds without an error of their own, so an input
+        // exactly on a bound is decided (the gate is the convention's, not undetermined).
+        let c64 = Clip::dtype_bounds(F64Bound::cst(eps), Dtype::F32, ClipGradient::Strict);
+        assert_eq!((c64.lo.v, c64.lo.e, c64.hi.v, c64.hi.e), (lo, 0.0, hi, 0.0));
+        let (_, gate) = c64.apply(F64Bound::exact(lo));
+        assert_eq!((gate.v, gate.lost), (0.0, false));
+        let c32 = Clip::dtype_bounds(F32Bound::cst(eps), Dtype::F32, ClipGradient::Inclusive);
+        assert_eq!((c32.lo.e, c32.hi.e), (0.0, 0.0));
+        let (_, gate) = c32.apply(F32Bound::exact(hi));
+        assert_eq!((gate.v, gate.lost), (1.0, false));
+        // A dual number keeps d(bound)/d(eps): +1 for the lower bound, -1 for the upper.
+        let dual = Clip::dtype_bounds(Dual::new(eps, 1.0), Dtype::F32, ClipGradient::Strict);
+        assert_eq!(
+            (dual.lo.x, dual.lo.dx, dual.hi.x, dual.hi.dx),
+            (lo, 1.0, hi, -1.0)
+        );
+    }
 
     #[test]
     fn clip_gradient_rules_at_the_bounds() {
