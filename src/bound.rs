@@ -11,13 +11,24 @@
 //!
 //! | operation | propagated error | own rounding |
 //! |---|---|---|
-//! | `a ± b` | `ea + eb` | `u·|r|` |
-//! | `a · b` | `|a|·eb + |b|·ea + ea·eb` | `u·|r|` |
+//! | `a ± b` | `ea + eb` | `u·|r|` (0 when exact, see below) |
+//! | `a · b` | `|a|·eb + |b|·ea + ea·eb` | `u·|r|` (0 when exact) |
 //! | `a / b` | `(ea + |r|·eb) / |b|` | `u·|r|` |
 //! | `f(a)` for `ln`, `exp`, … | `|f'(a)|·ea` | `2u·|r|` (libm is within 1 ulp) |
 //! | `a^n` (non-integer `n`) | `|n·a^(n-1)|·ea` | `(2 + |n·ln a|)·u·|r|` (a library pow, or `exp(n·ln a)`) |
 //! | a constant `c` given in f64 | `|c - round_P(c)|` | — |
 //! | a sum of `n` terms (any order) | `Σ e_i` | `min(n-1, λ√(n-1))·u·Σ|x_i|` |
+//!
+//! A sum, difference or product of two operands known exactly (`ea = eb = 0`) whose exact result
+//! is representable in `P` bits (`1 - p` for `p ∈ [½, 1]`, `p · 1` under a mask of ones) is
+//! computed exactly by every IEEE implementation: it has no rounding error. The f64 value is
+//! checked to be that exact result (by the error-free transformations TwoSum and FMA) before the
+//! rounding term is dropped.
+//!
+//! Storing a value in a tensor of another dtype ([`Real::in_dtype`]) rounds every value the
+//! bound allows: the result may be any of `round_d(v - e) … round_d(v + e)`, so a value known
+//! exactly stays exact, and one within its bound of a rounding boundary spreads to both
+//! neighbours.
 //!
 //! The sum's own rounding is the smaller of the deterministic worst case (valid for every
 //! summation order) and Higham & Mary's probabilistic bound (SIAM J. Sci. Comput. 41(5), 2019,
@@ -111,6 +122,21 @@ impl<const P: u32> Bounded<P> {
     }
 }
 
+/// True when `r`, the f64 sum `a + b`, is the exact sum and fits in `bits` bits (TwoSum).
+fn exact_sum(a: f64, b: f64, r: f64, bits: u32) -> bool {
+    let bb = r - a;
+    let error = (a - (r - bb)) + (b - bb);
+    r.is_finite() && error == 0.0 && round_to_bits(r, bits) == r
+}
+
+/// True when `r`, the f64 product `a · b`, is the exact product and fits in `bits` bits (FMA).
+fn exact_product(a: f64, b: f64, r: f64, bits: u32) -> bool {
+    r.is_finite()
+        && (r == 0.0 || r.abs() >= f64::MIN_POSITIVE)
+        && a.mul_add(b, -r) == 0.0
+        && round_to_bits(r, bits) == r
+}
+
 /// Rounds `x` to the nearest value with a `bits`-bit significand (Veltkamp splitting; exponent
 /// range is not modelled, which only matters for subnormals of the narrow formats).
 pub fn round_to_bits(x: f64, bits: u32) -> f64 {
@@ -144,9 +170,10 @@ impl<const P: u32> Add for Bounded<P> {
     type Output = Self;
     fn add(self, o: Self) -> Self {
         let v = self.v + o.v;
+        let exact = self.e == 0.0 && o.e == 0.0 && exact_sum(self.v, o.v, v, P);
         Self {
             v,
-            e: self.e + o.e + Self::U * v.abs(),
+            e: self.e + o.e + if exact { 0.0 } else { Self::U * v.abs() },
             lost: self.lost || o.lost,
         }
     }
@@ -156,9 +183,10 @@ impl<const P: u32> Sub for Bounded<P> {
     type Output = Self;
     fn sub(self, o: Self) -> Self {
         let v = self.v - o.v;
+        let exact = self.e == 0.0 && o.e == 0.0 && exact_sum(self.v, -o.v, v, P);
         Self {
             v,
-            e: self.e + o.e + Self::U * v.abs(),
+            e: self.e + o.e + if exact { 0.0 } else { Self::U * v.abs() },
             lost: self.lost || o.lost,
         }
     }
@@ -168,7 +196,9 @@ impl<const P: u32> Mul for Bounded<P> {
     type Output = Self;
     fn mul(self, o: Self) -> Self {
         let v = self.v * o.v;
-        let e = self.v.abs() * o.e + o.v.abs() * self.e + self.e * o.e + Self::U * v.abs();
+        let exact = self.e == 0.0 && o.e == 0.0 && exact_product(self.v, o.v, v, P);
+        let rounding = if exact { 0.0 } else { Self::U * v.abs() };
+        let e = self.v.abs() * o.e + o.v.abs() * self.e + self.e * o.e + rounding;
         Self {
             v,
             e,
@@ -500,6 +530,24 @@ impl<const P: u32> Real for Bounded<P> {
         }
     }
 
+    fn in_dtype(self, dtype: crate::tensor::Dtype) -> Self {
+        let bits = dtype.significand_bits();
+        let v = dtype.round(self.v);
+        if !self.e.is_finite() || !v.is_finite() {
+            return Self { v, ..self };
+        }
+        let e = if P < bits {
+            // The implementation holds P bits anyway: storing in the wider dtype moves only
+            // the model's value.
+            self.e + (v - self.v).abs()
+        } else {
+            let low = dtype.round(self.v - self.e);
+            let high = dtype.round(self.v + self.e);
+            (v - low).abs().max((high - v).abs())
+        };
+        Self { v, e, ..self }
+    }
+
     fn rounded_constant(self, value: f64) -> Self {
         Self {
             lost: self.lost,
@@ -548,6 +596,50 @@ mod tests {
     #[test]
     fn unit_roundoff_of_float32() {
         assert_eq!(F32Bound::U, f32::EPSILON as f64 / 2.0);
+    }
+
+    #[test]
+    fn exact_operations_on_exact_operands_add_no_rounding() {
+        let p = F32Bound::exact(0.75);
+        let one = F32Bound::exact(1.0);
+        // 1 - 0.75 and 0.75·1 are exact in float32.
+        assert_eq!((one - p).e, 0.0);
+        assert_eq!((p * one).e, 0.0);
+        assert_eq!((p + p).e, 0.0);
+        // 1 - 2^-30 and 0.1·3 are not: they keep their rounding term.
+        let tiny = F32Bound::exact((-30f64).exp2());
+        assert_eq!((one - tiny).e, F32Bound::U * (1.0 - tiny.v));
+        let third = F32Bound::exact(0.1f32 as f64) * F32Bound::exact(3.0);
+        assert!(third.e > 0.0);
+        // An operand with an error of its own always adds the rounding term.
+        let inexact = F32Bound { e: 1e-9, ..p };
+        assert!((inexact * one).e > 1e-9);
+    }
+
+    #[test]
+    fn storing_in_a_dtype_rounds_the_whole_interval() {
+        use crate::tensor::Dtype;
+        // 1 - dtype(1e-7) is exact in float64 and stored as float32's 1 - 2^-23·(...): exact.
+        let p = F64Bound::exact(1e-7f32 as f64);
+        let stored = (F64Bound::exact(1.0) - p).in_dtype(Dtype::F32);
+        assert_eq!((stored.v, stored.e), ((1.0 - p.v) as f32 as f64, 0.0));
+        // A value within its bound of a float32 rounding boundary may land on either side.
+        let midpoint = 1.0 + (-24f64).exp2();
+        let near = F64Bound {
+            v: midpoint,
+            e: 1e-12,
+            lost: false,
+        }
+        .in_dtype(Dtype::F32);
+        assert_eq!(near.e, f32::EPSILON as f64);
+        // A narrower model keeps its own error and the move of the value.
+        let half = Bounded::<11> {
+            v: 0.1,
+            e: 1e-4,
+            lost: false,
+        }
+        .in_dtype(Dtype::F32);
+        assert_eq!(half.e, 1e-4 + (0.1 - 0.1f32 as f64).abs());
     }
 
     #[test]

@@ -435,7 +435,7 @@ fn unified_class<T: Real>(
 
     // A single channel stands for [1-p, p], materialised in the input dtype: channel 0 is
     // dtype(1 - p), which can land exactly on a clamp bound where 1 - p does not.
-    let materialise = |v: T| v + T::cst(x.dtype.round(v.val()) - v.val());
+    let materialise = |v: T| v.in_dtype(x.dtype);
     let (p2, p2_shape) = if channels == 1 {
         let mut p2 = Vec::with_capacity(2 * x.pred.len());
         for bi in 0..b {

@@ -97,6 +97,13 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         self + Self::cst(value - self.val())
     }
 
+    /// `self` as an implementation holding its tensors in `dtype` stores it (the value rounded
+    /// to the dtype; a dual keeps its tangent). The error-bound type rounds the whole interval
+    /// its bound allows, so a value known exactly stays exact once stored.
+    fn in_dtype(self, dtype: crate::tensor::Dtype) -> Self {
+        self + Self::cst(dtype.round(self.val()) - self.val())
+    }
+
     /// `self^e` whose derivative (for types that carry one) follows `rule`, including at a zero
     /// base. For plain floats this is `powf`.
     fn pow_with(self, e: Self, _rule: PowRule) -> Self {

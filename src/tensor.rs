@@ -34,6 +34,14 @@ impl Dtype {
         }
     }
 
+    /// Bits of this dtype's significand (24 for float32, 53 for float64).
+    pub fn significand_bits(self) -> u32 {
+        match self {
+            Dtype::F32 => 24,
+            Dtype::F64 => 53,
+        }
+    }
+
     /// Rounds an f64 constant to this dtype, as `tf.constant`/torch do with Python floats.
     pub fn round(self, x: f64) -> f64 {
         match self {
