@@ -1,7 +1,8 @@
 //! Replays every committed fuzz input through the fuzz targets' own checks, without cargo-fuzz:
 //! the seeds (`fuzz/seeds/<target>/`) and every input that once crashed a target or exposed a
 //! disagreement (`fuzz/regressions/<target>/`). Each must now pass its target's check, and the
-//! file readers' inputs must not make the command line panic either.
+//! file readers' inputs (results files included, through `ufl-oracle check`) must not make the
+//! command line panic either.
 
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
@@ -134,4 +135,74 @@ fn the_command_line_survives_every_committed_file_input() {
         }
     }
     assert!(checked > 0);
+}
+
+#[test]
+fn the_results_case_set_is_the_one_the_seeds_answer() {
+    let set = harness::readers::results_case_set();
+    let ids: Vec<&str> = set
+        .expectations()
+        .iter()
+        .map(|e| e.case.id.as_str())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        harness::readers::RESULTS_RANDOM_CASES + harness::readers::RESULTS_EDGE_CASES.len(),
+        "an edge case of the results case set is gone: {ids:?}"
+    );
+    let answered = std::fs::read_to_string(fuzz_dir().join("seeds/results_file/oracle-answers"))
+        .expect("the seed with the oracle's answers");
+    for id in ids {
+        assert!(
+            answered.contains(&format!("\"{id}\"")),
+            "no seed answers {id}"
+        );
+    }
+}
+
+#[test]
+fn check_survives_every_committed_results_file_and_exits_as_its_verdicts_say() {
+    let scratch =
+        std::env::temp_dir().join(format!("ufl-oracle-fuzz-results-{}", std::process::id()));
+    let cases: Vec<_> = harness::readers::results_case_set()
+        .expectations()
+        .iter()
+        .map(|e| e.case.clone())
+        .collect();
+    let case_file = ufl_oracle::results::write_cases(&cases, &scratch.join("cases")).unwrap();
+    let mut exits = std::collections::BTreeMap::new();
+    for kind in ["seeds", "regressions"] {
+        for input in files_under(&fuzz_dir().join(kind).join("results_file")) {
+            let path = scratch.join("results.json");
+            std::fs::copy(&input, &path).unwrap();
+            let (code, err) = run(Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+                .arg("check")
+                .arg("--cases")
+                .arg(&case_file)
+                .arg("--results")
+                .arg(&path));
+            assert!(
+                matches!(code, Some(0..=2)) && !err.contains("panicked"),
+                "{}: exit {code:?}\n{err}",
+                input.display()
+            );
+            exits.insert(
+                input.file_name().unwrap().to_string_lossy().into_owned(),
+                code,
+            );
+        }
+    }
+    // The seeds whose verdicts are known: the oracle's own answers pass, a missing or wrong
+    // result is a verified failure, a result for no case makes the file unusable.
+    for (seed, expected) in [
+        ("oracle-answers", 0),
+        ("one-skipped", 0),
+        ("one-missing", 1),
+        ("nan-loss", 1),
+        ("empty", 1),
+        ("unknown-id", 2),
+    ] {
+        assert_eq!(exits.get(seed), Some(&Some(expected)), "seed {seed}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -44,6 +44,10 @@ pub const TARGETS: &[Target] = &[
         check: readers::json_array,
     },
     Target {
+        name: "results_file",
+        check: readers::results_file,
+    },
+    Target {
         name: "evaluate",
         check: problems::evaluate,
     },

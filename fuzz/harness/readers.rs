@@ -1,12 +1,17 @@
-//! Checks for the readers of untrusted files: fixture files, `.npy` arrays and JSON arrays.
-//! Each reader must read or refuse without panicking; what it accepts must be consistent (the
-//! shape holds the data), and a fixture case the verifier passes must really have been
-//! checked.
+//! Checks for the readers of untrusted files: fixture and case files, results files written by
+//! backends, `.npy` arrays and JSON arrays. Each reader must read or refuse without panicking;
+//! what it accepts must be consistent (the shape holds the data), and a fixture case the
+//! verifier passes, or a backend result the harness passes, must really have been checked.
 
 use super::Finding;
+use std::sync::OnceLock;
+use ufl_oracle::cases::{edge_cases, random_cases, Case};
 use ufl_oracle::fixtures::{self, Expected, FixtureCase};
+use ufl_oracle::harness::{Expectation, Harness, Response, Verdict as CaseVerdict};
 use ufl_oracle::io::{json_number, parse_json_array, read_npy_bytes};
+use ufl_oracle::results::{case_from_file, check_results_match, parse_results};
 use ufl_oracle::tensor::element_count;
+use ufl_oracle::tolerance::{Declared, EntryTolerance, Precision};
 use ufl_oracle::verify::{verify_case, Verdict};
 use ufl_oracle::{Dtype, Tensor};
 
@@ -22,6 +27,12 @@ pub fn fixture_file(data: &[u8]) -> Result<(), Finding> {
         return Ok(());
     };
     for case in file.cases.iter().take(CASES_VERIFIED) {
+        // The same file read as a case file (`ufl-oracle check`): the case keeps its id.
+        if let Ok(c) = case_from_file(case) {
+            if c.id != case.id {
+                return Err(format!("case {} read as a case named {}", case.id, c.id));
+            }
+        }
         let report = verify_case(case);
         if let Verdict::Pass { .. } = report.verdict {
             pass_was_verified(case)?;
@@ -151,4 +162,174 @@ fn holds_its_shape(tensor: &Tensor) -> Result<(), Finding> {
             tensor.data.len()
         )),
     }
+}
+
+/// The cases a fuzzed results file answers, prepared once per process for a float32 backend:
+/// a fixed draw of small random cases (several functions, all three conventions), a case on
+/// which the reference raises, and MONAI's strict clamp with inputs on its bounds.
+pub fn results_case_set() -> &'static Harness {
+    static SET: OnceLock<Harness> = OnceLock::new();
+    SET.get_or_init(|| {
+        let declared = Declared {
+            compute: Precision::F32,
+            inputs: Precision::F32,
+        };
+        let mut cases = random_cases(RESULTS_CASE_SEED, RESULTS_RANDOM_CASES);
+        cases.extend(
+            edge_cases()
+                .into_iter()
+                .filter(|c| RESULTS_EDGE_CASES.contains(&c.id.as_str())),
+        );
+        Harness::new(cases, declared)
+    })
+}
+
+/// The seed and size of the random part of [`results_case_set`].
+pub const RESULTS_CASE_SEED: u64 = 6;
+pub const RESULTS_RANDOM_CASES: usize = 8;
+/// Its edge cases, by id.
+pub const RESULTS_EDGE_CASES: &[&str] = &[
+    "edge/combo_loss/original/2x3x3x3/softmax/default",
+    "edge/asym_unified_focal_loss/monai/1x1x4x4/bounds/default",
+];
+
+/// Results-file text (`ufl-oracle check`): parsed or refused with a typed error; when accepted
+/// against the case set, every verdict is backed by what the file says: a case without a result
+/// fails, a pass compared every entry within its tolerance, an expected error is an error the
+/// reference raises too, and a clean report means every case was answered.
+pub fn results_file(data: &[u8]) -> Result<(), Finding> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let Ok(results) = parse_results(text, "fuzz", None) else {
+        return Ok(());
+    };
+    let harness = results_case_set();
+    let cases: Vec<Case> = harness
+        .expectations()
+        .iter()
+        .map(|e| e.case.clone())
+        .collect();
+    if check_results_match(&results, &cases).is_err() {
+        return Ok(());
+    }
+    // Accepted: every result names a case and every gradient has the prediction's length.
+    for (id, response) in &results.responses {
+        let Some(case) = cases.iter().find(|c| &c.id == id) else {
+            return Err(format!("a result for the unknown case {id} was accepted"));
+        };
+        if let Response::Output { grad, .. } = response {
+            if grad.len() != case.problem.pred.data.len() {
+                return Err(format!(
+                    "a gradient of {} entries for {id} was accepted; the prediction has {}",
+                    grad.len(),
+                    case.problem.pred.data.len()
+                ));
+            }
+        }
+    }
+    let report = harness.run(|case| {
+        results
+            .responses
+            .get(&case.id)
+            .cloned()
+            .unwrap_or(Response::Missing)
+    });
+    if report.results.len() != cases.len() {
+        return Err(format!(
+            "{} verdicts for {} cases",
+            report.results.len(),
+            cases.len()
+        ));
+    }
+    for (e, verdict) in harness
+        .expectations()
+        .iter()
+        .zip(report.results.iter().map(|r| &r.verdict))
+    {
+        verdict_is_backed(e, results.responses.get(&e.case.id), verdict)
+            .map_err(|what| format!("case {}: {what}", e.case.id))?;
+    }
+    if report.is_ok() && results.responses.len() != cases.len() {
+        return Err(format!(
+            "a clean report from {} results for {} cases",
+            results.responses.len(),
+            cases.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The verdict on one case follows from the response, the oracle's answer and the tolerances,
+/// checked here entry by entry without the harness's comparison code.
+fn verdict_is_backed(
+    e: &Expectation,
+    response: Option<&Response>,
+    verdict: &CaseVerdict,
+) -> Result<(), Finding> {
+    let output = match response {
+        None if matches!(verdict, CaseVerdict::Fail { .. }) => return Ok(()),
+        None => return Err(format!("no result, yet the verdict is {verdict:?}")),
+        Some(Response::Missing) => return Err("the file gave a `Missing` response".into()),
+        Some(Response::Output { loss, grad }) => Some((loss, grad)),
+        Some(_) => None,
+    };
+    match verdict {
+        CaseVerdict::Fail { .. } => Ok(()),
+        CaseVerdict::Skipped(_) => match response {
+            Some(Response::Skip(_)) => Ok(()),
+            other => Err(format!("skipped on the response {other:?}")),
+        },
+        CaseVerdict::ExpectedError => match (response, &e.answer) {
+            (Some(Response::Error(_)), Err(err)) if err.reference_exception().is_some() => Ok(()),
+            (other, answer) => Err(format!(
+                "an expected error from the response {other:?} where the oracle gives {answer:?}"
+            )),
+        },
+        CaseVerdict::Pass { .. } | CaseVerdict::Undetermined { .. } => {
+            let Some((loss, grad)) = output else {
+                return Err(format!("{verdict:?} without an output"));
+            };
+            let (Ok(answer), Some(tol)) = (&e.answer, &e.tolerances) else {
+                return Err(format!(
+                    "{verdict:?} where the oracle gives no bounded value"
+                ));
+            };
+            let pass = matches!(verdict, CaseVerdict::Pass { .. });
+            entries_within("loss", &answer.loss, loss, &tol.loss, pass)?;
+            entries_within("grad", &answer.grad, grad, &tol.grad, pass)
+        }
+    }
+}
+
+/// Every entry of `got` agrees with `oracle`: NaN where it is NaN, equal, or finite within a
+/// finite tolerance; where `pass` is false, an entry may instead be one the declared precision
+/// cannot determine.
+fn entries_within(
+    name: &str,
+    oracle: &[f64],
+    got: &[f64],
+    tol: &[EntryTolerance],
+    pass: bool,
+) -> Result<(), Finding> {
+    if oracle.len() != got.len() || tol.len() != oracle.len() {
+        return Err(format!(
+            "{name}: {} entries passed against the oracle's {} ({} tolerances)",
+            got.len(),
+            oracle.len(),
+            tol.len()
+        ));
+    }
+    for (i, ((&r, &g), t)) in oracle.iter().zip(got).zip(tol).enumerate() {
+        let agree = (r.is_nan() && g.is_nan())
+            || r == g
+            || (r.is_finite() && g.is_finite() && t.tol.is_finite() && (r - g).abs() <= t.tol);
+        if !agree && (pass || !t.undetermined) {
+            return Err(format!(
+                "{name}[{i}]: {g:e} passed against the oracle's {r:e} (tolerance {:e})",
+                t.tol
+            ));
+        }
+    }
+    Ok(())
 }
