@@ -28,7 +28,9 @@
 //! Storing a value in a tensor of another dtype ([`Real::in_dtype`]) rounds every value the
 //! bound allows: the result may be any of `round_d(v - e) … round_d(v + e)`, so a value known
 //! exactly stays exact, and one within its bound of a rounding boundary spreads to both
-//! neighbours.
+//! neighbours. The complement `dtype(1 - p)` of an exact input `p`, computed in the dtype
+//! ([`Real::complement_in`]), is one correctly rounded subtraction: exact, whatever the
+//! rounding boundaries.
 //!
 //! The sum's own rounding is the smaller of the deterministic worst case (valid for every
 //! summation order) and Higham & Mary's probabilistic bound (SIAM J. Sci. Comput. 41(5), 2019,
@@ -546,6 +548,17 @@ impl<const P: u32> Real for Bounded<P> {
             (v - low).abs().max((high - v).abs())
         };
         Self { v, e, ..self }
+    }
+
+    fn complement_in(self, dtype: crate::tensor::Dtype) -> Self {
+        if self.e == 0.0 && P >= dtype.significand_bits() {
+            return Self {
+                v: dtype.round(1.0 - self.v),
+                e: 0.0,
+                lost: self.lost,
+            };
+        }
+        (Self::one() - self).in_dtype(dtype)
     }
 
     fn rounded_constant(self, value: f64) -> Self {

@@ -435,11 +435,11 @@ fn unified_class<T: Real>(
 
     // A single channel stands for [1-p, p], materialised in the input dtype: channel 0 is
     // dtype(1 - p), which can land exactly on a clamp bound where 1 - p does not.
-    let materialise = |v: T| v.in_dtype(x.dtype);
+    let complement = |v: T| v.complement_in(x.dtype);
     let (p2, p2_shape) = if channels == 1 {
         let mut p2 = Vec::with_capacity(2 * x.pred.len());
         for bi in 0..b {
-            p2.extend((0..s).map(|si| materialise(one - x.pred[bi * s + si])));
+            p2.extend((0..s).map(|si| complement(x.pred[bi * s + si])));
             p2.extend((0..s).map(|si| x.pred[bi * s + si]));
         }
         let mut sh = shape.to_vec();
@@ -467,7 +467,7 @@ fn unified_class<T: Real>(
     } else if target_channels == 1 && p2_shape[1] == 2 {
         let mut y2 = Vec::with_capacity(2 * x.target.len());
         for bi in 0..b {
-            y2.extend((0..s).map(|si| materialise(one - x.target[bi * s + si])));
+            y2.extend((0..s).map(|si| complement(x.target[bi * s + si])));
             y2.extend((0..s).map(|si| x.target[bi * s + si]));
         }
         let mut sh = x.target_shape.to_vec();

@@ -104,6 +104,14 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         self + Self::cst(dtype.round(self.val()) - self.val())
     }
 
+    /// `dtype(1 - self)`: the complement an implementation computes elementwise in the dtype
+    /// its tensors hold (MONAI's single channel `[1-p, p]`). The error-bound type knows it
+    /// exactly when `self` is exact and its precision at least the dtype's: one correctly
+    /// rounded subtraction of exact operands, the value the oracle holds.
+    fn complement_in(self, dtype: crate::tensor::Dtype) -> Self {
+        (Self::one() - self).in_dtype(dtype)
+    }
+
     /// `self^e` whose derivative (for types that carry one) follows `rule`, including at a zero
     /// base. For plain floats this is `powf`.
     fn pow_with(self, e: Self, _rule: PowRule) -> Self {

@@ -499,3 +499,52 @@ fn forward_mode_survives_tversky_denominators_far_from_one() {
         );
     }
 }
+
+/// MONAI's strict clamp with predictions exactly on `dtype(ε)` and `dtype(1-ε)`, in a single
+/// channel (so that `1 - p` is materialised on the other bound) and under a mask of ones
+/// (`ignore_index` naming no class): every clip decision is the reference's, so every
+/// gradient entry has a finite float64 and float32 tolerance and none is undetermined (the
+/// fuzz inputs `fuzz/regressions/differential/input-*-clip-bound*` found them undetermined,
+/// with a NaN bound).
+#[test]
+fn inputs_exactly_on_the_clamp_bounds_are_decided() {
+    use ufl_oracle::tolerance::Declared;
+    let (lo, hi) = Dtype::F32.clip_bounds(1e-7);
+    for ignore in [None, Some(3.0)] {
+        let mut p = params(&[("delta", num(0.3))]);
+        if let Some(i) = ignore {
+            p.insert("ignore_index".into(), num(i));
+        }
+        let problem = Problem {
+            function: FunctionId::AsymUnifiedFocalLoss,
+            convention: ufl_oracle::Convention::Monai,
+            params: p,
+            pred: Tensor::new("pred", vec![1, 1, 2, 2], vec![lo, hi, 0.5, lo]).unwrap(),
+            target: Tensor::new("target", vec![1, 1, 2, 2], vec![1.0, 0.0, 1.0, 0.0]).unwrap(),
+            layout: Layout::ChannelsFirst,
+            dtype: Dtype::F32,
+        };
+        let answer = problem.evaluate().unwrap();
+        for precision in [Precision::F64, Precision::F32] {
+            let declared = Declared {
+                compute: precision,
+                inputs: precision,
+            };
+            let tol = problem.tolerances(declared).unwrap();
+            for (i, t) in tol.grad.iter().enumerate() {
+                assert!(
+                    t.tol.is_finite() && !t.undetermined,
+                    "{ignore:?} {precision:?}: grad[{i}] = {} has tolerance {t:?}",
+                    answer.grad[i]
+                );
+            }
+        }
+        // On the bounds the strict clamp passes no gradient through the focal part: only the
+        // interior entry's and the Tversky part's own terms remain, all finite.
+        assert!(
+            answer.grad.iter().all(|g| g.is_finite()),
+            "{:?}",
+            answer.grad
+        );
+    }
+}
