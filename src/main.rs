@@ -519,7 +519,7 @@ fn check(
     report_path: Option<&std::path::Path>,
     verbose: bool,
 ) -> Result<ExitCode, UflError> {
-    use ufl_oracle::harness::{Harness, Response};
+    use ufl_oracle::harness::Harness;
     use ufl_oracle::tolerance::{Declared, Precision};
     let files = fixtures::collect(case_paths)?;
     if files.is_empty() {
@@ -558,13 +558,7 @@ fn check(
     };
     let mut harness = Harness::new(cases, Declared { compute, inputs });
     harness.verbose = verbose;
-    let report = harness.run(|case| {
-        results
-            .responses
-            .get(&case.id)
-            .cloned()
-            .unwrap_or(Response::Missing)
-    });
+    let report = harness.run(|case| results.response_for(&case.id));
     println!("{report}");
     let report_path = report_path
         .map(PathBuf::from)

@@ -50,6 +50,12 @@ impl Results {
     pub fn declared(&self, key: &str) -> Option<&str> {
         self.backend.get(key).and_then(Value::as_str)
     }
+
+    /// What the file says for the case `id`: [`Response::Missing`] when it says nothing (a
+    /// failure for the harness, never a skip).
+    pub fn response_for(&self, id: &str) -> Response {
+        self.responses.get(id).cloned().unwrap_or(Response::Missing)
+    }
 }
 
 fn bad(context: &str, message: impl Into<String>) -> UflError {

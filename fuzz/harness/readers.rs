@@ -228,13 +228,7 @@ pub fn results_file(data: &[u8]) -> Result<(), Finding> {
             }
         }
     }
-    let report = harness.run(|case| {
-        results
-            .responses
-            .get(&case.id)
-            .cloned()
-            .unwrap_or(Response::Missing)
-    });
+    let report = harness.run(|case| results.response_for(&case.id));
     if report.results.len() != cases.len() {
         return Err(format!(
             "{} verdicts for {} cases",
