@@ -264,11 +264,17 @@ pub struct Comparison {
     pub bad: Vec<usize>,
 }
 
-/// Compares `got` against `expected` entry by entry.
+/// Compares `got` against `expected` entry by entry. An entry that one of the three arrays
+/// lacks (a backend output of the wrong length) is bad: nothing is compared by position
+/// beyond what both outputs hold.
 pub fn compare(expected: &[f64], got: &[f64], tol: &[EntryTolerance]) -> Comparison {
     let mut c = Comparison::default();
-    for i in 0..expected.len() {
-        match check_entry(expected[i], got[i], tol[i]) {
+    for i in 0..expected.len().max(got.len()) {
+        let check = match (expected.get(i), got.get(i), tol.get(i)) {
+            (Some(&e), Some(&g), Some(&t)) => check_entry(e, g, t),
+            _ => EntryCheck::Bad,
+        };
+        match check {
             EntryCheck::Ok(u) => c.used = c.used.max(u),
             EntryCheck::Undetermined => c.undetermined.push(i),
             EntryCheck::Bad => c.bad.push(i),
@@ -290,15 +296,26 @@ pub fn describe_bad(
         bad.len(),
         expected.len()
     );
+    if got.len() != expected.len() {
+        s.push_str(&format!(
+            " (the output has {} entries, the oracle {})",
+            got.len(),
+            expected.len()
+        ));
+    }
     for &i in bad.iter().take(4) {
+        let (Some(&e), Some(&g), Some(t)) = (expected.get(i), got.get(i), tol.get(i)) else {
+            s.push_str(&format!("\n    [{i}] missing on one side"));
+            continue;
+        };
         s.push_str(&format!(
             "\n    [{i}] expected {:e} ({:#018x}) got {:e} ({:#018x}) |diff| {:.3e} > bound {:.3e}",
-            expected[i],
-            expected[i].to_bits(),
-            got[i],
-            got[i].to_bits(),
-            (expected[i] - got[i]).abs(),
-            tol[i].tol
+            e,
+            e.to_bits(),
+            g,
+            g.to_bits(),
+            (e - g).abs(),
+            t.tol
         ));
     }
     if bad.len() > 4 {
@@ -310,6 +327,29 @@ pub fn describe_bad(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_of_the_wrong_length_compare_as_bad_without_panicking() {
+        let tol = vec![
+            EntryTolerance {
+                tol: 1e-6,
+                undetermined: false,
+            };
+            2
+        ];
+        let short = compare(&[1.0, 2.0], &[1.0], &tol);
+        assert_eq!(short.bad, vec![1]);
+        let long = compare(&[1.0, 2.0], &[1.0, 2.0, 3.0], &tol);
+        assert_eq!(long.bad, vec![2]);
+        let empty = compare(&[1.0, 2.0], &[], &tol);
+        assert_eq!(empty.bad, vec![0, 1]);
+        let text = describe_bad("loss", &[1.0, 2.0], &[], &tol, &empty.bad);
+        assert!(
+            text.contains("the output has 0 entries, the oracle 2"),
+            "{text}"
+        );
+        assert!(text.contains("[1] missing on one side"), "{text}");
+    }
 
     #[test]
     fn unit_roundoffs() {

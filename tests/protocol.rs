@@ -118,6 +118,27 @@ fn cases_then_results_then_check() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no result was given for this case"), "{out}");
 
+    // A loss of the wrong length is a verified failure, explained without comparing past the
+    // end of either output (the results fuzz target found the diagnosis doing so).
+    let short_loss = dir.join("short-loss.json");
+    write_results(&cases, &Knobs::PLAIN, &short_loss, |l| {
+        let e = l.iter_mut().find(|e| e.get("loss").is_some()).unwrap();
+        e["loss"] = json!([]);
+    });
+    let (code, out, err) = run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&short_loss),
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("the loss has 0 entries") && out.contains("diagnosis:"),
+        "{out}"
+    );
+
     // Unusable results files: an unknown id, a duplicate, a gradient of the wrong length.
     for (name, edit) in [
         (
