@@ -32,6 +32,18 @@ fn run_cli(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// `ufl-oracle check` of `results` against the case file `cases`.
+fn check(cases: &Path, results: &Path) -> (i32, String, String) {
+    run_cli(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(cases)
+            .arg("--results")
+            .arg(results),
+    )
+}
+
 /// Writes the results of the test backend with `knobs` for every case of `cases.json`.
 fn write_results(cases_file: &Path, knobs: &Knobs, out: &Path, edit: impl Fn(&mut Vec<Value>)) {
     let file = ufl_oracle::fixtures::read(cases_file).unwrap();
@@ -69,14 +81,7 @@ fn cases_then_results_then_check() {
     // A correct backend passes.
     let good = dir.join("good.json");
     write_results(&cases, &Knobs::PLAIN, &good, |_| {});
-    let (code, out, err) = run_cli(
-        bin()
-            .arg("check")
-            .arg("--cases")
-            .arg(&cases)
-            .arg("--results")
-            .arg(&good),
-    );
+    let (code, out, err) = check(&cases, &good);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(" 0 failed"), "{out}");
     let report: Value =
@@ -88,14 +93,7 @@ fn cases_then_results_then_check() {
     // A planted bug is a mismatch, with a diagnosis.
     let bad = dir.join("bad.json");
     write_results(&cases, &Knobs::with_bug(Bug::LambdaSwapped), &bad, |_| {});
-    let (code, out, _) = run_cli(
-        bin()
-            .arg("check")
-            .arg("--cases")
-            .arg(&cases)
-            .arg("--results")
-            .arg(&bad),
-    );
+    let (code, out, _) = check(&cases, &bad);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("FAIL ") && out.contains("diagnosis: matches"),
@@ -107,14 +105,7 @@ fn cases_then_results_then_check() {
     write_results(&cases, &Knobs::PLAIN, &missing, |l| {
         l.remove(0);
     });
-    let (code, out, _) = run_cli(
-        bin()
-            .arg("check")
-            .arg("--cases")
-            .arg(&cases)
-            .arg("--results")
-            .arg(&missing),
-    );
+    let (code, out, _) = check(&cases, &missing);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no result was given for this case"), "{out}");
 
@@ -125,14 +116,7 @@ fn cases_then_results_then_check() {
         let e = l.iter_mut().find(|e| e.get("loss").is_some()).unwrap();
         e["loss"] = json!([]);
     });
-    let (code, out, err) = run_cli(
-        bin()
-            .arg("check")
-            .arg("--cases")
-            .arg(&cases)
-            .arg("--results")
-            .arg(&short_loss),
-    );
+    let (code, out, err) = check(&cases, &short_loss);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         out.contains("the loss has 0 entries") && out.contains("diagnosis:"),
@@ -163,14 +147,7 @@ fn cases_then_results_then_check() {
     ] {
         let path = dir.join(format!("{name}.json"));
         write_results(&cases, &Knobs::PLAIN, &path, edit);
-        let (code, out, err) = run_cli(
-            bin()
-                .arg("check")
-                .arg("--cases")
-                .arg(&cases)
-                .arg("--results")
-                .arg(&path),
-        );
+        let (code, out, err) = check(&cases, &path);
         assert_eq!(code, 2, "{name}: {out}\n{err}");
         assert!(err.contains("error:"), "{name}: {err}");
     }
