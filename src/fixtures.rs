@@ -373,8 +373,9 @@ fn text_field<'a>(
     text(obj, name, context)
 }
 
-/// Reads and parses one fixture file.
-pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
+/// Reads a JSON file's text (a fixture, case or results file), refusing one above
+/// [`MAX_FILE_BYTES`] before reading it.
+pub fn read_json_text(path: &Path) -> Result<String, UflError> {
     let io = |e: std::io::Error| UflError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -386,7 +387,12 @@ pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
             message: format!("{size} bytes exceeds the limit of {MAX_FILE_BYTES}"),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    std::fs::read_to_string(path).map_err(io)
+}
+
+/// Reads and parses one fixture file.
+pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
+    let text = read_json_text(path)?;
     parse_in(&text, &path.display().to_string(), path.parent())
 }
 

@@ -160,12 +160,9 @@ fn parse_response(
     Ok(Response::Output { loss, grad })
 }
 
-/// Reads a results file.
+/// Reads a results file (refused above `fixtures::MAX_FILE_BYTES`).
 pub fn read_results(path: &Path) -> Result<Results, UflError> {
-    let text = std::fs::read_to_string(path).map_err(|e| UflError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = crate::fixtures::read_json_text(path)?;
     parse_results(&text, &path.display().to_string(), path.parent())
 }
 

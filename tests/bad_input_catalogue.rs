@@ -851,6 +851,21 @@ fn catalogue() -> Vec<Case> {
     );
     case!(
         cases,
+        "a results file above the size limit",
+        {
+            let path = sparse(
+                &scratch("results-limit").join("results.json"),
+                fixtures::MAX_FILE_BYTES + 1,
+            );
+            let result = ufl_oracle::results::read_results(&path).map(drop);
+            let _ = std::fs::remove_file(&path);
+            result
+        },
+        UflError::Io { .. },
+        "exceeds the limit of 1073741824"
+    );
+    case!(
+        cases,
         "a deviation list of another format",
         {
             parse_deviations(
