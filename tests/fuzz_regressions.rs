@@ -140,11 +140,7 @@ fn the_command_line_survives_every_committed_file_input() {
 #[test]
 fn the_results_case_set_is_the_one_the_seeds_answer() {
     let set = harness::readers::results_case_set();
-    let ids: Vec<&str> = set
-        .expectations()
-        .iter()
-        .map(|e| e.case.id.as_str())
-        .collect();
+    let ids: Vec<&str> = set.cases.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
         ids.len(),
         harness::readers::RESULTS_RANDOM_CASES + harness::readers::RESULTS_EDGE_CASES.len(),
@@ -164,12 +160,8 @@ fn the_results_case_set_is_the_one_the_seeds_answer() {
 fn check_survives_every_committed_results_file_and_exits_as_its_verdicts_say() {
     let scratch =
         std::env::temp_dir().join(format!("ufl-oracle-fuzz-results-{}", std::process::id()));
-    let cases: Vec<_> = harness::readers::results_case_set()
-        .expectations()
-        .iter()
-        .map(|e| e.case.clone())
-        .collect();
-    let case_file = ufl_oracle::results::write_cases(&cases, &scratch.join("cases")).unwrap();
+    let cases = &harness::readers::results_case_set().cases;
+    let case_file = ufl_oracle::results::write_cases(cases, &scratch.join("cases")).unwrap();
     let mut exits = std::collections::BTreeMap::new();
     for kind in ["seeds", "regressions"] {
         for input in files_under(&fuzz_dir().join(kind).join("results_file")) {
