@@ -3,22 +3,13 @@
 
 mod common;
 
-use common::{inputs, num, params, word};
+use common::{default_problem, num, params, word};
 use ufl_oracle::{
     Convention, Dtype, FunctionId, Layout, ParamValue, Params, Problem, Tensor, UflError,
 };
 
 fn base(function: FunctionId, convention: Convention, shape: &[usize], layout: Layout) -> Problem {
-    let (pred, target) = inputs(shape, layout, Dtype::F64, 1.0, 3);
-    Problem {
-        function,
-        convention,
-        params: Params::new(),
-        pred,
-        target,
-        layout,
-        dtype: Dtype::F64,
-    }
+    default_problem(function, convention, shape, layout, 3)
 }
 
 fn orig(shape: &[usize]) -> Problem {

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{inputs, num, params, word};
+use common::{default_problem, num, params, word};
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use ufl_oracle::io::{parse_json_array, read_array, read_npy_bytes};
 use ufl_oracle::tensor::{element_count, MAX_ELEMENTS};
 use ufl_oracle::verify::parse_deviations;
 use ufl_oracle::{
-    fixtures, Convention, Dtype, FunctionId, Layout, ParamValue, Params, Problem, Tensor, UflError,
+    fixtures, Convention, Dtype, FunctionId, Layout, ParamValue, Problem, Tensor, UflError,
 };
 
 // ---- the largest allocation of a case ------------------------------------------------------
@@ -91,16 +91,7 @@ fn problem(
     shape: &[usize],
     layout: Layout,
 ) -> Problem {
-    let (pred, target) = inputs(shape, layout, Dtype::F64, 1.0, 17);
-    Problem {
-        function,
-        convention,
-        params: Params::new(),
-        pred,
-        target,
-        layout,
-        dtype: Dtype::F64,
-    }
+    default_problem(function, convention, shape, layout, 17)
 }
 
 /// `asym_unified_focal_loss` in `original`, (1, 3, 3, 2) channels-last.

@@ -8,6 +8,26 @@ pub use ufl_oracle::strategies::draws;
 
 use ufl_oracle::{Convention, Dtype, FunctionId, Layout, ParamValue, Params, Problem, Tensor};
 
+/// A float64 problem with default parameters on the deterministic inputs of `seed`.
+pub fn default_problem(
+    function: FunctionId,
+    convention: Convention,
+    shape: &[usize],
+    layout: Layout,
+    seed: u64,
+) -> Problem {
+    let (pred, target) = inputs(shape, layout, Dtype::F64, 1.0, seed);
+    Problem {
+        function,
+        convention,
+        params: Params::new(),
+        pred,
+        target,
+        layout,
+        dtype: Dtype::F64,
+    }
+}
+
 pub fn params(pairs: &[(&str, ParamValue)]) -> Params {
     pairs
         .iter()
