@@ -101,7 +101,7 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
     /// to the dtype; a dual keeps its tangent). The error-bound type rounds the whole interval
     /// its bound allows, so a value known exactly stays exact once stored.
     fn in_dtype(self, dtype: crate::tensor::Dtype) -> Self {
-        self + Self::cst(dtype.round(self.val()) - self.val())
+        self.rounded_constant(dtype.round(self.val()))
     }
 
     /// `dtype(1 - self)`: the complement an implementation computes elementwise in the dtype
