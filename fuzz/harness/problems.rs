@@ -523,20 +523,27 @@ pub fn differential(data: &[u8]) -> Result<(), Finding> {
     // Entries the direction does not move take no part in a finite derivative (∞·0 is not
     // one); a non-finite forward-mode derivative needs a non-finite gradient entry somewhere
     // (the point is singular, and forward mode's own products and quotients may see it too).
-    // An entry whose float64 bound is not a number went the other way at a clip decision in
-    // the bound type: it counts a rounding error where a float64 implementation is exact (such
-    // as `1 - 1e-30 = 1` under a MONAI mask) and then straddles a bound the input sits on, so
-    // its undetermined gate lets in a derivative that the select drops. Closed form and forward
-    // mode both follow the oracle's decision there, so such an entry takes only the
-    // magnitude term below (plain rounding of its value): stricter, never looser.
+    // A finite entry the direction moves whose float64 bound is not finite cannot be bounded:
+    // float64 does not determine it (a base `1 - TI` within its rounding error of 0 behind a
+    // power, where forward mode's tangent of `TI` cancels and the closed form's does not; a
+    // clip decision the bound type cannot make). No finite tolerance covers the directional
+    // derivative then: it is undetermined, and the entries that are bounded are compared one
+    // by one instead (closed form against forward mode, each within its own bound).
+    let unbounded = oracle
+        .grad
+        .iter()
+        .zip(&direction.data)
+        .zip(&e)
+        .any(|((g, v), e)| *v != 0.0 && g.is_finite() && !e.is_finite());
+    if unbounded && jvp.is_finite() {
+        return finite_entries_agree(&problem, &oracle.grad, &e).map_err(said);
+    }
     let (mut dot, mut magnitude, mut bounded) = (0.0, 0.0, 0.0);
     for ((g, v), e) in oracle.grad.iter().zip(&direction.data).zip(&e) {
         if *v != 0.0 {
             dot += g * v;
             magnitude += (g * v).abs();
-            if e.is_finite() || !g.is_finite() {
-                bounded += e * v.abs();
-            }
+            bounded += e * v.abs();
         }
     }
     let n = oracle.grad.len() as f64;
@@ -648,14 +655,15 @@ pub fn at_a_focal_factor_of_base_zero(problem: &Problem) -> Vec<bool> {
 }
 
 /// Where a Tversky term is stuck or its base is lost in rounding, entry by entry: a finite
-/// closed-form entry has a finite forward-mode entry within 4× its bound; a NaN closed-form
-/// entry (behind such a term) is the reverse-mode answer the references give.
+/// closed-form entry with a finite bound has a finite forward-mode entry within 4× its bound;
+/// a NaN closed-form entry (behind such a term) is the reverse-mode answer the references
+/// give; an entry whose bound is not finite is undetermined (float64 cannot bound it).
 fn finite_entries_agree(problem: &Problem, grad: &[f64], e: &[f64]) -> Result<(), Finding> {
     let forward = problem
         .forward_mode_gradient()
         .map_err(|e| format!("forward mode refuses a full gradient: {e}"))?;
     for i in 0..grad.len() {
-        if !grad[i].is_finite() {
+        if !grad[i].is_finite() || !e[i].is_finite() {
             continue;
         }
         let agree = grad[i] == forward[i]
