@@ -573,11 +573,15 @@ impl<const P: u32> Real for Bounded<P> {
         margin > 0.0 && (self.v - bound.v).abs() <= margin
     }
 
+    /// Either decision, as an interval: `1 ± 1` covers the gate 0 of a clipped entry and the
+    /// gate 1 of a passed one, so every derivative behind it is bounded for both (its
+    /// magnitude joins the error). A derivative that is not finite makes the bound infinite:
+    /// undetermined.
     fn undetermined_gate() -> Self {
         Self {
             v: 1.0,
-            e: 0.0,
-            lost: true,
+            e: 1.0,
+            lost: false,
         }
     }
 

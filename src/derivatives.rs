@@ -6,7 +6,7 @@
 //! All derivatives are of the sum of the loss's entries (the loss itself when it is a scalar).
 
 use crate::error::UflError;
-use crate::eval::Problem;
+use crate::eval::{Overrides, Prepared, Problem};
 use crate::params::Hp;
 use crate::real::Dual;
 use crate::registry::Kind;
@@ -52,21 +52,12 @@ impl Problem {
             });
         }
         direction.check("direction", Dtype::F64)?;
-        let prepared = self.prepare()?;
-        let dir = prepared.to_native(&direction.data);
-        let hyper = prepared.hyper.cast::<Dual>();
-        let pred: Vec<Dual> = prepared
-            .pred
-            .data
-            .iter()
-            .zip(&dir)
-            .map(|(&p, &v)| Dual::new(p, v))
-            .collect();
-        let target: Vec<Dual> = prepared.target.data.iter().map(|&t| Dual::cst(t)).collect();
-        let out = prepared.run(&hyper, &pred, &target, false)?;
         // Entry by entry as `evaluate` gives them: a per-element loss in the caller's layout.
-        let (loss, _) = prepared.loss_to_caller(out.loss, out.loss_shape);
-        Ok(loss
+        let out = self.run_generic(false, Overrides::default(), |prepared| {
+            tangent_inputs(prepared, &direction.data)
+        })?;
+        Ok(out
+            .loss
             .iter()
             .map(|d| Directional {
                 value: d.x,
@@ -86,23 +77,14 @@ impl Problem {
                 limit: FORWARD_MODE_LIMIT,
             });
         }
-        let prepared = self.prepare()?;
-        let hyper = prepared.hyper.cast::<Dual>();
-        let target: Vec<Dual> = prepared.target.data.iter().map(|&t| Dual::cst(t)).collect();
         let mut unit = vec![0.0; n];
         let mut grad = Vec::with_capacity(n);
         for i in 0..n {
             unit[i] = 1.0;
-            let dir = prepared.to_native(&unit);
+            let out = self.run_generic(false, Overrides::default(), |prepared| {
+                tangent_inputs(prepared, &unit)
+            })?;
             unit[i] = 0.0;
-            let pred: Vec<Dual> = prepared
-                .pred
-                .data
-                .iter()
-                .zip(&dir)
-                .map(|(&p, &v)| Dual::new(p, v))
-                .collect();
-            let out = prepared.run(&hyper, &pred, &target, false)?;
             grad.push(out.loss.iter().map(|d| d.dx).sum());
         }
         Ok(grad)
@@ -148,4 +130,19 @@ impl Problem {
         }
         Ok(out)
     }
+}
+
+/// Dual-number inputs: the prediction with the tangent `direction` (given in the caller's
+/// layout), the target constant.
+fn tangent_inputs(prepared: &Prepared, direction: &[f64]) -> (Vec<Dual>, Vec<Dual>) {
+    let dir = prepared.to_native(direction);
+    let pred = prepared
+        .pred
+        .data
+        .iter()
+        .zip(&dir)
+        .map(|(&p, &v)| Dual::new(p, v))
+        .collect();
+    let target = prepared.target.data.iter().map(|&t| Dual::cst(t)).collect();
+    (pred, target)
 }

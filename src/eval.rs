@@ -12,6 +12,7 @@ use crate::params::{resolve, Hyper, Params};
 use crate::real::Real;
 use crate::registry::{Convention, FunctionId};
 use crate::tensor::{Dtype, Layout, Tensor};
+use crate::terms::ClipGradient;
 use crate::{monai, original, paper};
 
 /// The arrays an evaluator reads, in its convention's native layout.
@@ -23,6 +24,53 @@ pub struct Inputs<'a, T> {
     pub target_shape: &'a [usize],
     pub layout: Layout,
     pub dtype: Dtype,
+    /// Departures from the convention's own semantics the caller asks for (none for the
+    /// oracle's answers).
+    pub overrides: Overrides,
+}
+
+impl<T: Real> Inputs<'_, T> {
+    /// The δ of the Tversky index: the function's, or `1 - δ` when swapped there.
+    pub fn tversky_delta(&self, delta: T) -> T {
+        if self.overrides.swap_tversky_delta {
+            T::one() - delta
+        } else {
+            delta
+        }
+    }
+
+    /// The δ of the focal part's class weights: the function's, or `1 - δ` when swapped there.
+    pub fn focal_delta(&self, delta: T) -> T {
+        if self.overrides.swap_focal_delta {
+            T::one() - delta
+        } else {
+            delta
+        }
+    }
+}
+
+/// Departures from a convention's own semantics that an evaluation can be asked for: the rules
+/// shipped libraries differ by where the equations leave a choice (the clip's gradient on its
+/// bounds), and the variants a diagnosis compares a failing backend with (δ swapped in one term
+/// only). The oracle's answers use none; an evaluation with any runs the generic evaluator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// The clip's gradient rule on its bounds, when not the convention's own.
+    pub clip_gradient: Option<ClipGradient>,
+    /// `δ → 1 - δ` in the Tversky index only: false positives weighted by δ (α and β swapped).
+    pub swap_tversky_delta: bool,
+    /// `δ → 1 - δ` in the focal part's class weights only: δ on the background.
+    pub swap_focal_delta: bool,
+}
+
+impl Overrides {
+    /// Only the clip's gradient rule replaced.
+    pub fn clip(rule: ClipGradient) -> Self {
+        Overrides {
+            clip_gradient: Some(rule),
+            ..Overrides::default()
+        }
+    }
 }
 
 /// What an evaluator returns: the loss (a scalar when `loss_shape` is empty) and, on request,
@@ -91,6 +139,8 @@ pub struct Prepared {
     pub dtype: Dtype,
     /// The caller's layout, when it differs from `layout`.
     pub(crate) transposed_from: Option<Layout>,
+    /// Departures from the convention's semantics asked for (see [`Overrides`]).
+    pub overrides: Overrides,
 }
 
 impl Problem {
@@ -143,6 +193,77 @@ impl Problem {
             layout,
             dtype: self.dtype,
             transposed_from,
+            overrides: Overrides::default(),
+        })
+    }
+
+    /// The one pipeline of every generic evaluation: resolve and check the problem
+    /// ([`Problem::prepare`]), lift its native-layout prediction and target into `T` (`lift`
+    /// receives the prepared problem), evaluate under the convention — with the clip's gradient
+    /// semantics changed by `overrides` — and move the loss and the gradient
+    /// back to the caller's layout. Values, dual numbers and error bounds all come back in the
+    /// same positions.
+    pub fn run_generic<T: Real>(
+        &self,
+        want_grad: bool,
+        overrides: Overrides,
+        lift: impl FnOnce(&Prepared) -> (Vec<T>, Vec<T>),
+    ) -> Result<Outcome<T>, UflError> {
+        let mut prepared = self.prepare()?;
+        prepared.overrides = overrides;
+        let hyper = prepared.hyper.cast::<T>();
+        let (pred, target) = lift(&prepared);
+        let out = prepared.run(&hyper, &pred, &target, want_grad)?;
+        let grad = out.grad.map(|g| prepared.grad_to_caller(g));
+        let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
+        Ok(Outcome {
+            loss,
+            loss_shape,
+            grad,
+        })
+    }
+
+    /// The convention's own gradient rule at an input exactly on a clip bound: TensorFlow's
+    /// inclusive `K.clip` for `original` (bug-for-bug) and for `paper` (whose equations have no
+    /// derivative there), torch 2.15's strict `clamp` for `monai`.
+    pub fn own_clip_gradient(&self) -> ClipGradient {
+        match self.convention {
+            Convention::Original | Convention::Paper => ClipGradient::Inclusive,
+            Convention::Monai => ClipGradient::Strict,
+        }
+    }
+
+    /// True when some prediction entry lies exactly on a bound of the convention's clip (a
+    /// probability input equal to `dtype(ε)` or `dtype(1-ε)`), where the gradient rules of
+    /// [`ClipGradient`] differ. Logits (`paper`) are clipped after the softmax: never counted.
+    pub fn has_input_on_a_clip_bound(&self) -> bool {
+        let Ok(hyper) = resolve(self.function, self.convention, &self.params) else {
+            return false;
+        };
+        if matches!(
+            hyper.value("input"),
+            Some(crate::params::Hp::Word("logits"))
+        ) {
+            return false;
+        }
+        let eps = match (hyper.value("eps"), hyper.value("epsilon")) {
+            (Some(crate::params::Hp::Real(e)), _) | (_, Some(crate::params::Hp::Real(e))) => e,
+            _ => 1e-7,
+        };
+        let (lo, hi) = self.dtype.clip_bounds(eps);
+        self.pred.data.iter().any(|&p| p == lo || p == hi)
+    }
+
+    /// The f64 answer with the convention's semantics changed by `overrides` (the generic
+    /// evaluator; the fast path knows only the conventions' own).
+    pub fn evaluate_with(&self, overrides: Overrides) -> Result<Evaluation, UflError> {
+        let out = self.run_generic::<f64>(true, overrides, |p| {
+            (p.pred.data.clone(), p.target.data.clone())
+        })?;
+        Ok(Evaluation {
+            loss: out.loss,
+            loss_shape: out.loss_shape,
+            grad: out.grad.unwrap_or_default(),
         })
     }
 
@@ -153,36 +274,22 @@ impl Problem {
         if let Some(answer) = crate::fast::evaluate(self) {
             return Ok(answer);
         }
-        let prepared = self.prepare()?;
-        let out = prepared.run::<f64>(
-            &prepared.hyper,
-            &prepared.pred.data,
-            &prepared.target.data,
-            true,
-        )?;
-        let grad = prepared.grad_to_caller(out.grad.unwrap_or_default());
-        let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
+        let out = self.run_generic::<f64>(true, Overrides::default(), |p| {
+            (p.pred.data.clone(), p.target.data.clone())
+        })?;
         Ok(Evaluation {
-            loss,
-            loss_shape,
-            grad,
+            loss: out.loss,
+            loss_shape: out.loss_shape,
+            grad: out.grad.unwrap_or_default(),
         })
     }
 
     /// The same evaluator in another number type; inputs are converted with [`Real::cst`].
     /// Loss and gradient come back in the caller's layout.
     pub fn evaluate_in<T: Real>(&self, want_grad: bool) -> Result<Outcome<T>, UflError> {
-        let prepared = self.prepare()?;
-        let hyper = prepared.hyper.cast::<T>();
-        let pred: Vec<T> = prepared.pred.data.iter().map(|&x| T::cst(x)).collect();
-        let target: Vec<T> = prepared.target.data.iter().map(|&x| T::cst(x)).collect();
-        let out = prepared.run(&hyper, &pred, &target, want_grad)?;
-        let grad = out.grad.map(|g| prepared.grad_to_caller(g));
-        let (loss, loss_shape) = prepared.loss_to_caller(out.loss, out.loss_shape);
-        Ok(Outcome {
-            loss,
-            loss_shape,
-            grad,
+        self.run_generic(want_grad, Overrides::default(), |p| {
+            let lift = |xs: &[f64]| xs.iter().map(|&x| T::cst(x)).collect();
+            (lift(&p.pred.data), lift(&p.target.data))
         })
     }
 }
@@ -203,6 +310,7 @@ impl Prepared {
             target_shape: &self.target.shape,
             layout: self.layout,
             dtype: self.dtype,
+            overrides: self.overrides,
         };
         match hyper.convention {
             Convention::Original => original::evaluate(hyper, &inputs, want_grad),

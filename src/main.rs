@@ -519,7 +519,7 @@ fn check(
     report_path: Option<&std::path::Path>,
     verbose: bool,
 ) -> Result<ExitCode, UflError> {
-    use ufl_oracle::harness::Harness;
+    use ufl_oracle::harness::{Harness, Judging};
     use ufl_oracle::tolerance::{Declared, Precision};
     let files = fixtures::collect(case_paths)?;
     if files.is_empty() {
@@ -546,17 +546,38 @@ fn check(
         cases.iter_mut().for_each(|c| c.problem.convention = conv);
     }
     let results = ufl_oracle::results::read_results(results_path)?;
-    ufl_oracle::results::check_results_match(&results, &cases)?;
-    let compute = Precision::parse(
-        precision
-            .or(results.declared("precision"))
-            .unwrap_or("float32"),
-    )?;
-    let inputs = match input_precision.or(results.declared("input_precision")) {
-        Some(p) => Precision::parse(p)?,
-        None => compute,
+    let unanswered = ufl_oracle::results::check_results_match(&results, &cases)?;
+    if !unanswered.is_empty() {
+        let shown: Vec<&str> = unanswered.iter().take(5).map(String::as_str).collect();
+        eprintln!(
+            "warning: {} results name no case of the case files given (not checked): {}{}",
+            unanswered.len(),
+            shown.join(", "),
+            if unanswered.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    // Each case at its own dtype unless the command line or the results file declares one
+    // precision for all.
+    let compute = precision.or(results.declared("precision"));
+    let inputs = input_precision.or(results.declared("input_precision"));
+    let judging = match (compute, inputs) {
+        (None, None) => Judging::PerCase,
+        (Some(c), i) => {
+            let compute = Precision::parse(c)?;
+            Judging::Fixed(Declared {
+                compute,
+                inputs: i.map(Precision::parse).transpose()?.unwrap_or(compute),
+            })
+        }
+        (None, Some(_)) => {
+            return Err(UflError::InvalidParameter {
+                name: "input_precision".into(),
+                value: inputs.unwrap_or_default().into(),
+                reason: "an input precision needs the arithmetic precision too (--precision or backend.precision)".into(),
+            })
+        }
     };
-    let mut harness = Harness::new(cases, Declared { compute, inputs });
+    let mut harness = Harness::new(cases, judging);
     harness.verbose = verbose;
     let report = harness.run(|case| results.response_for(&case.id));
     println!("{report}");
@@ -570,6 +591,8 @@ fn check(
     println!("JSON report written to {}", report_path.display());
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
+    } else if report.tally().unusable > 0 {
+        ExitCode::from(2)
     } else {
         ExitCode::from(1)
     })

@@ -1,10 +1,14 @@
 //! The `monai` convention: MONAI 1.6.1's `AsymmetricFocalLoss`, `AsymmetricFocalTverskyLoss`
-//! and `AsymmetricUnifiedFocalLoss`, as `pip install monai==1.6.1` gives them.
+//! and `AsymmetricUnifiedFocalLoss`, as `pip install monai==1.6.1` gives them (not MONAI's later
+//! development branch, which rewrote `AsymmetricUnifiedFocalLoss`: every channel ≥ 1 rare,
+//! `clamp(1 - TI, ε)` before the power, the reduction honoured).
 //!
 //! Channels-first `(B, C, spatial...)`, binary: only channels 0 and 1 are ever read. What is
 //! reproduced (see `fixtures/README-monai.md` for the measured behaviour):
 //!
-//! - `q = clamp(p, ε, 1-ε)` with torch's gradient: passed strictly inside `(ε, 1-ε)` only;
+//! - `q = clamp(p, ε, 1-ε)` with torch 2.15's gradient: passed strictly inside `(ε, 1-ε)` only
+//!   (torch ≥ 2.14.0 with scalar bounds; up to 2.13 `clamp` passes it on the bounds too, so the
+//!   harness accepts each release's rule at an input exactly on a bound: `terms::ClipGradient`);
 //! - focal part `[(1-δ)(1-q₀)^γ·CE₀, δ·CE₁]`, its mean taken over batch, **both classes** and
 //!   space (half the original's value);
 //! - Tversky part `[1 - TI₀, (1 - TI₁)^(1-γ)]` with `TI = TI(δ, ε)`, one power;
@@ -202,10 +206,12 @@ fn part_class<T: Real>(
         shape: x.pred_shape,
         dtype: x.dtype,
         eps,
-        delta,
+        delta: x.tversky_delta(delta),
         gamma,
         reduction,
         mask: mask.as_deref(),
+        clip_gradient: x.overrides.clip_gradient,
+        focal_delta: x.focal_delta(delta),
     };
     let (loss, loss_shape) = if hp.function == FunctionId::AsymmetricFocalLoss {
         focal_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())
@@ -219,8 +225,10 @@ fn part_class<T: Real>(
     })
 }
 
-fn clamp<T: Real>(dtype: Dtype, eps: T) -> Clip<T> {
-    Clip::dtype_bounds(eps, dtype, ClipGradient::Strict)
+/// `torch.clamp(p, ε, 1-ε)`: strict on the bounds (torch 2.15, on which the fixtures were
+/// recorded), unless the caller asks for another release's rule.
+fn clamp<T: Real>(dtype: Dtype, eps: T, rule: Option<ClipGradient>) -> Clip<T> {
+    Clip::dtype_bounds(eps, dtype, rule.unwrap_or(ClipGradient::Strict))
 }
 
 /// What the focal and Tversky classes share once their inputs are checked.
@@ -234,6 +242,10 @@ struct Part<'a, T> {
     reduction: Reduction,
     /// `ignore_index`'s mask, one value per (item, position).
     mask: Option<&'a [T]>,
+    clip_gradient: Option<ClipGradient>,
+    /// δ of the focal class weights (`delta` is the Tversky index's); the same but under a
+    /// diagnosis override.
+    focal_delta: T,
 }
 
 /// `AsymmetricFocalLoss.forward` after its checks.
@@ -248,14 +260,16 @@ fn focal_part<T: Real>(
         shape,
         dtype,
         eps,
-        delta,
         gamma,
         reduction,
         mask,
+        clip_gradient,
+        focal_delta: delta,
+        ..
     } = *part;
     let (b, c, s) = split_first(shape);
     let one = T::one();
-    let clip = clamp(dtype, eps);
+    let clip = clamp(dtype, eps, clip_gradient);
     let mut terms = Vec::with_capacity(2 * b * s);
     let mut derivs = Vec::with_capacity(2 * b * s);
     for bi in 0..b {
@@ -342,10 +356,12 @@ fn tversky_part<T: Real>(
         gamma,
         reduction,
         mask,
+        clip_gradient,
+        ..
     } = *part;
     let (b, c, s) = split_first(shape);
     let one = T::one();
-    let clip = clamp(dtype, eps);
+    let clip = clamp(dtype, eps, clip_gradient);
     let (mut q, pass) = clip.apply_all(p);
     let mut y = y.to_vec();
     let mut factor = vec![one; p.len()];
@@ -525,10 +541,12 @@ fn unified_class<T: Real>(
         shape: &p2_shape,
         dtype: x.dtype,
         eps,
-        delta,
+        delta: x.tversky_delta(delta),
         gamma,
         reduction: Reduction::Mean,
         mask: None,
+        clip_gradient: x.overrides.clip_gradient,
+        focal_delta: x.focal_delta(delta),
     };
     let (f, _) = focal_part(&part, &pm, &ym, weight, g2.as_deref_mut());
     let (t, _) = tversky_part(&part, &pm, &ym, one - weight, g2.as_deref_mut());

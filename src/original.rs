@@ -36,6 +36,8 @@ struct Ctx<'a, T> {
     shape: &'a [usize],
     grid: Grid,
     dtype: Dtype,
+    /// TensorFlow's inclusive rule unless the caller asks for another (for diagnosis).
+    clip_gradient: ClipGradient,
     clipped: Option<(Vec<T>, Vec<T>)>,
 }
 
@@ -44,7 +46,7 @@ impl<'a, T: Real> Ctx<'a, T> {
     fn clip(&mut self) {
         if self.clipped.is_none() {
             let (lo, hi) = self.dtype.clip_bounds(KERAS_EPSILON);
-            let clip = Clip::<T>::new(lo, hi, ClipGradient::Inclusive);
+            let clip = Clip::<T>::new(lo, hi, self.clip_gradient);
             self.clipped = Some(clip.apply_all(self.p));
         }
     }
@@ -91,6 +93,7 @@ pub(crate) fn evaluate<T: Real>(
         shape: x.pred_shape,
         grid,
         dtype: x.dtype,
+        clip_gradient: x.overrides.clip_gradient.unwrap_or(ClipGradient::Inclusive),
         clipped: None,
     };
     let mut grad = if want_grad {
@@ -102,15 +105,19 @@ pub(crate) fn evaluate<T: Real>(
     let one = T::one();
     let loss = match hp.function {
         FunctionId::DiceLoss | FunctionId::TverskyLoss => {
-            let (delta, smooth) = (hp.real("delta")?, hp.real("smooth")?);
+            let (delta, smooth) = (x.tversky_delta(hp.real("delta")?), hp.real("smooth")?);
             region_mean(&ctx, None, delta, smooth, RegionTerm::OneMinusTi, one, g)
         }
         FunctionId::DiceCoefficient => {
-            let (delta, smooth) = (hp.real("delta")?, hp.real("smooth")?);
+            let (delta, smooth) = (x.tversky_delta(hp.real("delta")?), hp.real("smooth")?);
             region_mean(&ctx, None, delta, smooth, RegionTerm::Ti, one, g)
         }
         FunctionId::FocalTverskyLoss => {
-            let (delta, gamma, smooth) = (hp.real("delta")?, hp.real("gamma")?, hp.real("smooth")?);
+            let (delta, gamma, smooth) = (
+                x.tversky_delta(hp.real("delta")?),
+                hp.real("gamma")?,
+                hp.real("smooth")?,
+            );
             ctx.clip();
             region_mean(
                 &ctx,
@@ -128,7 +135,7 @@ pub(crate) fn evaluate<T: Real>(
             let symmetric = hp.function == FunctionId::SymmetricFocalLoss;
             focal_part(
                 &mut ctx,
-                hp.real("delta")?,
+                x.focal_delta(hp.real("delta")?),
                 hp.real("gamma")?,
                 symmetric,
                 one,
@@ -139,7 +146,7 @@ pub(crate) fn evaluate<T: Real>(
             let symmetric = hp.function == FunctionId::SymmetricFocalTverskyLoss;
             tversky_part(
                 &mut ctx,
-                hp.real("delta")?,
+                x.tversky_delta(hp.real("delta")?),
                 hp.real("gamma")?,
                 symmetric,
                 one,
@@ -155,8 +162,9 @@ pub(crate) fn evaluate<T: Real>(
                 None => (one, one),
             };
             let mut g = g;
-            let ftl = tversky_part(&mut ctx, delta, gamma, symmetric, w_ftl, g.as_deref_mut())?;
-            let fl = focal_part(&mut ctx, delta, gamma, symmetric, w_fl, g)?;
+            let (delta_t, delta_f) = (x.tversky_delta(delta), x.focal_delta(delta));
+            let ftl = tversky_part(&mut ctx, delta_t, gamma, symmetric, w_ftl, g.as_deref_mut())?;
+            let fl = focal_part(&mut ctx, delta_f, gamma, symmetric, w_fl, g)?;
             match weight {
                 Some(_) => w_ftl * ftl + w_fl * fl,
                 None => ftl + fl,

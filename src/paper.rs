@@ -89,6 +89,7 @@ pub(crate) fn evaluate<T: Real>(
     };
     let one = T::one();
     let delta = hp.real("delta")?;
+    let (delta_t, delta_f) = (x.tversky_delta(delta), x.focal_delta(delta));
     let gamma = hp.real("gamma")?;
     let eps = hp.real("eps")?;
     let lambda = match parts {
@@ -111,7 +112,11 @@ pub(crate) fn evaluate<T: Real>(
 
     // Probabilities in the internal channels-last (B, N, C) grid, before the clip.
     let (p, y) = expand(x, outer, grid, logits);
-    let clip = Clip::dtype_bounds(eps, x.dtype, ClipGradient::Inclusive);
+    let clip = Clip::dtype_bounds(
+        eps,
+        x.dtype,
+        x.overrides.clip_gradient.unwrap_or(ClipGradient::Inclusive),
+    );
     let (q, pass) = clip.apply_all(&p);
 
     let n = T::cst(grid.spatial as f64);
@@ -132,7 +137,7 @@ pub(crate) fn evaluate<T: Real>(
     let mut per_bc = Vec::with_capacity(grid.batch * classes);
     for b in 0..grid.batch {
         for (c, &is_rare) in rare.iter().enumerate() {
-            let w = if is_rare { delta } else { one - delta };
+            let w = if is_rare { delta_f } else { one - delta_f };
             let mut value = T::zero();
             if parts != Parts::Tversky {
                 let factor_gamma = if symmetric || !is_rare {
@@ -157,7 +162,7 @@ pub(crate) fn evaluate<T: Real>(
             }
             if parts != Parts::Focal {
                 let at = |s| grid.at(b, s, c);
-                let st = tversky(&q, &y, grid.spatial, at, delta, eps);
+                let st = tversky(&q, &y, grid.spatial, at, delta_t, eps);
                 let xr = one - st.ti;
                 let (term, dterm) = if symmetric || is_rare {
                     let e = one - gamma;
@@ -168,7 +173,7 @@ pub(crate) fn evaluate<T: Real>(
                 value = value + (one - lambda) * (region_scale * term);
                 if let Some(g) = dq.as_deref_mut() {
                     let g_ti = -(outer_weight * (one - lambda) * region_scale * dterm);
-                    st.add_gradient(g, Some(&pass), &y, grid.spatial, at, delta, g_ti);
+                    st.add_gradient(g, Some(&pass), &y, grid.spatial, at, delta_t, g_ti);
                 }
             }
             per_bc.push(value);

@@ -82,8 +82,8 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         self
     }
 
-    /// The gate of a clip decision the precision cannot determine: 1, marked undetermined (for
-    /// exact types, plain 1).
+    /// The gate of a clip decision the precision cannot determine: for the error-bound type an
+    /// interval covering both decisions, 0 and 1 (for exact types, plain 1).
     fn undetermined_gate() -> Self {
         Self::one()
     }

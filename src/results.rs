@@ -18,8 +18,10 @@
 //! Numbers use the fixtures' encoding (`"NaN"`, `"Infinity"`, `"-Infinity"`). `backend` is
 //! free-form; its `precision` and `input_precision`, when present, declare the backend's
 //! arithmetic and input precision. `ufl-oracle check` compares: a case without a result is a
-//! failure; a result for an unknown case, a case given twice, or a gradient of the wrong length
-//! makes the file unusable.
+//! failure; a result for a case the case files lack is listed as a warning and not checked; a
+//! case given twice, a gradient of the wrong length, an `error` or `skip` that is not a string,
+//! or a result that gives an output beside an `error` or `skip`, makes the file unusable.
+//! Without a declared precision each case is judged at its own dtype.
 
 use crate::cases::Case;
 use crate::error::UflError;
@@ -119,15 +121,31 @@ fn parse_response(
     ctx: &str,
     base: Option<&Path>,
 ) -> Result<Response, UflError> {
-    if let Some(msg) = e.get("error").filter(|v| !v.is_null()) {
-        return Ok(Response::Error(
-            msg.as_str().unwrap_or("(error)").to_string(),
-        ));
-    }
-    if let Some(reason) = e.get("skip").filter(|v| !v.is_null()) {
-        return Ok(Response::Skip(
-            reason.as_str().unwrap_or("(skipped)").to_string(),
-        ));
+    // `error` and `skip` are strings (the message, the reason) and stand alone: a value of
+    // another type (`"skip": false`) or beside an output says nothing certain about the case.
+    let word = |key: &str| -> Result<Option<String>, UflError> {
+        match e.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(
+                ctx,
+                format!("`{key}` must be a string (the message), not {other}"),
+            )),
+        }
+    };
+    let (error, skip) = (word("error")?, word("skip")?);
+    let output = e.contains_key("loss") || e.contains_key("grad");
+    match (error, skip) {
+        (Some(_), Some(_)) => return Err(bad(ctx, "gives both `error` and `skip`")),
+        (Some(_), None) | (None, Some(_)) if output => {
+            return Err(bad(
+                ctx,
+                "gives an output and an `error` or `skip`: a result is one of them",
+            ))
+        }
+        (Some(msg), None) => return Ok(Response::Error(msg)),
+        (None, Some(reason)) => return Ok(Response::Skip(reason)),
+        (None, None) => {}
     }
     let loss = match e.get("loss") {
         Some(Value::Array(_)) => numbers(&e["loss"], ctx)?,
@@ -166,29 +184,18 @@ pub fn read_results(path: &Path) -> Result<Results, UflError> {
     parse_results(&text, &path.display().to_string(), path.parent())
 }
 
-/// Checks results against the cases they answer: every result must name a case, and every
-/// gradient must have one entry per prediction entry. Missing results are not an error here
-/// (the harness fails those cases).
-pub fn check_results_match(results: &Results, cases: &[Case]) -> Result<(), UflError> {
+/// Checks results against the cases they answer: every gradient must have one entry per
+/// prediction entry. Returns the ids of results that name no case of `cases` (a results file
+/// may answer more cases than one run checks: the caller warns of them). Missing results are
+/// not an error here (the harness fails those cases).
+pub fn check_results_match(results: &Results, cases: &[Case]) -> Result<Vec<String>, UflError> {
     let ids: HashSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
-    let unknown: Vec<&str> = results
+    let unknown: Vec<String> = results
         .responses
         .keys()
-        .map(String::as_str)
-        .filter(|id| !ids.contains(id))
+        .filter(|id| !ids.contains(id.as_str()))
+        .cloned()
         .collect();
-    if !unknown.is_empty() {
-        let shown: Vec<&str> = unknown.iter().take(5).copied().collect();
-        return Err(bad(
-            "results",
-            format!(
-                "{} results name no case of the case set: {}{}",
-                unknown.len(),
-                shown.join(", "),
-                if unknown.len() > 5 { ", ..." } else { "" }
-            ),
-        ));
-    }
     for c in cases {
         if let Some(Response::Output { grad, .. }) = results.responses.get(&c.id) {
             if grad.len() != c.problem.pred.data.len() {
@@ -204,7 +211,7 @@ pub fn check_results_match(results: &Results, cases: &[Case]) -> Result<(), UflE
             }
         }
     }
-    Ok(())
+    Ok(unknown)
 }
 
 /// A case read from a file, under its own id (`tags` become its groups).

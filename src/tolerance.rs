@@ -14,7 +14,7 @@
 
 use crate::bound::{round_to_bits, Bounded};
 use crate::error::UflError;
-use crate::eval::{Outcome, Problem};
+use crate::eval::{Outcome, Overrides, Problem};
 use crate::registry::FunctionId;
 use std::fmt;
 
@@ -161,6 +161,10 @@ pub struct EntryTolerance {
     pub tol: f64,
     /// The declared precision cannot determine this entry.
     pub undetermined: bool,
+    /// An operand without a significant digit went through a non-linear step on the way to
+    /// this entry: its first-order bound is a tolerance to pass within, not a bound that a
+    /// correct implementation cannot exceed.
+    pub lost: bool,
 }
 
 /// Per-entry tolerances of one evaluation.
@@ -171,38 +175,47 @@ pub struct Tolerances {
 }
 
 impl Problem {
-    /// Evaluates in `Bounded<P>` with every input carrying its rounding to `input_bits`.
+    /// Evaluates in `Bounded<P>` with every input carrying its rounding to `input_bits` (loss
+    /// and gradient in the caller's layout, as [`Problem::evaluate`] gives them).
     pub fn evaluate_bounded<const P: u32>(
         &self,
         input_bits: u32,
         want_grad: bool,
+        overrides: Overrides,
     ) -> Result<Outcome<Bounded<P>>, UflError> {
-        let prepared = self.prepare()?;
-        let hyper = prepared.hyper.cast::<Bounded<P>>();
-        let lift = |x: f64| Bounded::<P> {
-            v: x,
-            e: (x - round_to_bits(x, input_bits)).abs(),
-            lost: false,
-        };
-        let pred: Vec<Bounded<P>> = prepared.pred.data.iter().map(|&x| lift(x)).collect();
-        let target: Vec<Bounded<P>> = prepared.target.data.iter().map(|&x| lift(x)).collect();
-        let out = prepared.run(&hyper, &pred, &target, want_grad)?;
-        let grad = out.grad.map(|g| prepared.grad_to_caller(g));
-        Ok(Outcome {
-            loss: out.loss,
-            loss_shape: out.loss_shape,
-            grad,
+        self.run_generic(want_grad, overrides, |prepared| {
+            let lift = |xs: &[f64]| {
+                xs.iter()
+                    .map(|&x| Bounded::<P> {
+                        v: x,
+                        e: (x - round_to_bits(x, input_bits)).abs(),
+                        lost: false,
+                    })
+                    .collect()
+            };
+            (lift(&prepared.pred.data), lift(&prepared.target.data))
         })
     }
 
     /// The tolerances a backend declaring `declared` gets on this problem.
     pub fn tolerances(&self, declared: Declared) -> Result<Tolerances, UflError> {
+        self.tolerances_with(declared, Overrides::default())
+    }
+
+    /// [`Problem::tolerances`] of the problem evaluated with its semantics changed by
+    /// `overrides` (see [`Problem::evaluate_with`]).
+    pub fn tolerances_with(
+        &self,
+        declared: Declared,
+        overrides: Overrides,
+    ) -> Result<Tolerances, UflError> {
         let s = safety_factor(self.function, declared.compute);
         let bits = declared.inputs.bits();
         fn entries<const P: u32>(out: Outcome<Bounded<P>>, s: f64) -> Tolerances {
             let e = |b: &Bounded<P>| EntryTolerance {
                 tol: s * b.e,
                 undetermined: b.undetermined(),
+                lost: b.lost,
             };
             Tolerances {
                 loss: out.loss.iter().map(e).collect(),
@@ -210,10 +223,10 @@ impl Problem {
             }
         }
         Ok(match declared.compute {
-            Precision::F64 => entries(self.evaluate_bounded::<53>(bits, true)?, s),
-            Precision::F32 => entries(self.evaluate_bounded::<24>(bits, true)?, s),
-            Precision::F16 => entries(self.evaluate_bounded::<11>(bits, true)?, s),
-            Precision::BF16 => entries(self.evaluate_bounded::<8>(bits, true)?, s),
+            Precision::F64 => entries(self.evaluate_bounded::<53>(bits, true, overrides)?, s),
+            Precision::F32 => entries(self.evaluate_bounded::<24>(bits, true, overrides)?, s),
+            Precision::F16 => entries(self.evaluate_bounded::<11>(bits, true, overrides)?, s),
+            Precision::BF16 => entries(self.evaluate_bounded::<8>(bits, true, overrides)?, s),
         })
     }
 }
@@ -223,30 +236,30 @@ impl Problem {
 pub enum EntryCheck {
     /// Within tolerance; the fraction of the tolerance used.
     Ok(f64),
-    /// Outside tolerance, but the declared precision cannot determine the entry.
+    /// Not decided: the entry's bound is not finite, or one side is NaN or infinite where the
+    /// other is finite and the declared precision cannot determine the entry.
     Undetermined,
     Bad,
 }
 
-/// Compares one entry: NaN matches NaN; equal values (infinities included) match.
+/// Compares one entry: NaN matches NaN; equal values (infinities included) match; otherwise the
+/// difference must be within a finite tolerance.
+///
+/// An entry the declared precision cannot determine (its bound reaches its magnitude) is still
+/// compared against its bound where that bound is finite and both values are finite: an answer
+/// outside even that bound is wrong. It is undetermined only where nothing can be compared: a
+/// bound that is not finite, a NaN or infinity against a finite value (a float32
+/// implementation may round `1 - TI` to 0 and return `0·∞`), or a *lost* entry (see
+/// [`EntryTolerance::lost`]) outside its first-order tolerance.
 pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
-    if expected.is_nan() || got.is_nan() {
-        return if expected.is_nan() && got.is_nan() {
-            EntryCheck::Ok(0.0)
-        } else if tol.undetermined {
-            EntryCheck::Undetermined
-        } else {
-            EntryCheck::Bad
-        };
-    }
-    if expected == got {
+    if expected.is_nan() && got.is_nan() || expected == got {
         return EntryCheck::Ok(0.0);
     }
     let diff = (expected - got).abs();
-    // A tolerance that is not finite checks nothing: only equality passes there.
-    if diff <= tol.tol && tol.tol.is_finite() {
+    let comparable = tol.tol.is_finite() && diff.is_finite();
+    if comparable && diff <= tol.tol {
         EntryCheck::Ok(if tol.tol > 0.0 { diff / tol.tol } else { 0.0 })
-    } else if tol.undetermined {
+    } else if tol.undetermined && (!comparable || tol.lost) {
         EntryCheck::Undetermined
     } else {
         EntryCheck::Bad
@@ -258,7 +271,11 @@ pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
 pub struct Comparison {
     /// Largest fraction of a tolerance used by a passing entry.
     pub used: f64,
-    /// Entries outside tolerance that the precision cannot determine.
+    /// Entries compared against a finite tolerance (passed or bad).
+    pub compared: usize,
+    /// Entries within tolerance.
+    pub passed: usize,
+    /// Entries that nothing could be compared in (see [`check_entry`]).
     pub undetermined: Vec<usize>,
     /// Entries outside tolerance.
     pub bad: Vec<usize>,
@@ -275,9 +292,16 @@ pub fn compare(expected: &[f64], got: &[f64], tol: &[EntryTolerance]) -> Compari
             _ => EntryCheck::Bad,
         };
         match check {
-            EntryCheck::Ok(u) => c.used = c.used.max(u),
+            EntryCheck::Ok(u) => {
+                c.used = c.used.max(u);
+                c.compared += 1;
+                c.passed += 1;
+            }
             EntryCheck::Undetermined => c.undetermined.push(i),
-            EntryCheck::Bad => c.bad.push(i),
+            EntryCheck::Bad => {
+                c.compared += 1;
+                c.bad.push(i)
+            }
         }
     }
     c
@@ -334,6 +358,7 @@ mod tests {
             EntryTolerance {
                 tol: 1e-6,
                 undetermined: false,
+                lost: false,
             };
             2
         ];
@@ -364,6 +389,7 @@ mod tests {
         let t = EntryTolerance {
             tol: 1e-6,
             undetermined: false,
+            lost: false,
         };
         assert!(
             matches!(check_entry(1.0, 1.0 + 5e-7, t), EntryCheck::Ok(u) if (u - 0.5).abs() < 1e-6)
@@ -376,5 +402,25 @@ mod tests {
             ..t
         };
         assert_eq!(check_entry(f64::NAN, 1.0, u), EntryCheck::Undetermined);
+        assert_eq!(check_entry(1.0, f64::INFINITY, u), EntryCheck::Undetermined);
+        // An undetermined entry with a finite bound is still compared against it.
+        assert!(matches!(check_entry(1.0, 1.0 + 5e-7, u), EntryCheck::Ok(_)));
+        assert_eq!(check_entry(1.0, 1.0 + 2e-6, u), EntryCheck::Bad);
+        let unbounded = EntryTolerance {
+            tol: f64::INFINITY,
+            undetermined: true,
+            lost: false,
+        };
+        assert_eq!(check_entry(1.0, 1e6, unbounded), EntryCheck::Undetermined);
+        // A lost entry passes within its first-order tolerance; beyond it, nothing is decided.
+        let lost = EntryTolerance { lost: true, ..u };
+        assert!(matches!(
+            check_entry(1.0, 1.0 + 5e-7, lost),
+            EntryCheck::Ok(_)
+        ));
+        assert_eq!(check_entry(1.0, 1.0 + 2e-6, lost), EntryCheck::Undetermined);
+        let c = compare(&[1.0, f64::NAN, 3.0], &[1.0, 2.0, 4.0], &[t, u, t]);
+        assert_eq!((c.compared, c.passed), (2, 1));
+        assert_eq!((c.undetermined, c.bad), (vec![1], vec![2]));
     }
 }

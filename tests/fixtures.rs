@@ -66,3 +66,73 @@ fn every_fixture_case_passes_or_is_a_listed_deviation() {
         "every shipped case is accounted for"
     );
 }
+
+/// Float64 fixtures are judged entry by entry against twice their float64 bound, so a small
+/// gradient entry is as checked as a large one: tripling the smallest non-zero gradient entry of
+/// any float64 case is a mismatch, except where that entry's own bound admits the change (then
+/// the test prints the exception with its bound, and checks the bound really admits it).
+#[test]
+fn tripling_the_smallest_gradient_entry_of_any_float64_fixture_is_caught() {
+    use ufl_oracle::fixtures::Expected;
+    use ufl_oracle::tolerance::{Declared, Precision};
+    use ufl_oracle::Dtype;
+    let files = fixtures::collect(&[root()]).expect("the fixtures folder is readable");
+    let (mut tampered, mut caught, mut exceptions, mut missed) = (0, 0, Vec::new(), Vec::new());
+    for f in files {
+        let file = fixtures::read(&f).unwrap_or_else(|e| panic!("{e}"));
+        for case in file.cases.iter().filter(|c| c.dtype == Dtype::F64) {
+            let Expected::Value {
+                grad: Some(grad), ..
+            } = &case.expected
+            else {
+                continue;
+            };
+            let Some((i, &g)) = grad
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.is_finite() && **g != 0.0)
+                .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            else {
+                continue;
+            };
+            if !matches!(verify_case(case).verdict, Verdict::Pass { .. }) {
+                continue;
+            }
+            let mut bad = case.clone();
+            if let Expected::Value { grad: Some(gr), .. } = &mut bad.expected {
+                gr[i] = 3.0 * g;
+            }
+            tampered += 1;
+            if matches!(verify_case(&bad).verdict, Verdict::Mismatch { .. }) {
+                caught += 1;
+                continue;
+            }
+            let tol = case
+                .problem()
+                .and_then(|p| p.tolerances(Declared::uniform(Precision::F64)))
+                .map(|t| t.grad[i].tol)
+                .unwrap_or(f64::NAN);
+            if (2.0 * g).abs() <= tol {
+                exceptions.push(format!("{} grad[{i}] = {g:e}: bound {tol:e}", case.id));
+            } else {
+                missed.push(format!("{} grad[{i}] = {g:e}: bound {tol:e}", case.id));
+            }
+        }
+    }
+    println!(
+        "float64 fixtures tampered: {tampered}, caught: {caught}, admitted by their bound: {}",
+        exceptions.len()
+    );
+    for e in &exceptions {
+        println!("  admitted: {e}");
+    }
+    assert!(
+        tampered >= 130,
+        "too few float64 cases tampered: {tampered}"
+    );
+    assert!(missed.is_empty(), "not caught:\n{}", missed.join("\n"));
+    assert!(
+        exceptions.len() * 20 <= tampered,
+        "more than 5% admitted: {exceptions:?}"
+    );
+}

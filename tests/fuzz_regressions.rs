@@ -185,14 +185,15 @@ fn check_survives_every_committed_results_file_and_exits_as_its_verdicts_say() {
         }
     }
     // The seeds whose verdicts are known: the oracle's own answers pass, a missing or wrong
-    // result is a verified failure, a result for no case makes the file unusable.
+    // result is a verified failure, a result for no case of the set is a warning (its other
+    // results decide).
     for (seed, expected) in [
         ("oracle-answers", 0),
         ("one-skipped", 0),
         ("one-missing", 1),
         ("nan-loss", 1),
         ("empty", 1),
-        ("unknown-id", 2),
+        ("unknown-id", 0),
     ] {
         assert_eq!(exits.get(seed), Some(&Some(expected)), "seed {seed}");
     }

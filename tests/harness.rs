@@ -170,10 +170,12 @@ fn a_failure_report_names_the_case_and_what_it_matches() {
         .to_string()
         .contains("the backend panicked: kernel exploded"));
     assert_eq!(report.tally().failed, report.results.len());
-    // Skips are counted, never passed.
+    // Skips are counted, never passed, and a run that compared nothing is not ok.
     let report = h.run(|_| Response::Skip("not built".into()));
     assert_eq!(report.tally().skipped, report.results.len());
-    assert!(report.is_ok() && report.tally().passed == 0);
+    assert!(!report.is_ok() && report.tally().passed == 0);
+    assert_eq!(report.problem().as_deref(), Some("no case was compared"));
+    assert!(report.to_string().contains("not ok: no case was compared"));
 }
 
 #[test]
@@ -196,4 +198,121 @@ fn a_float16_input_backend_passes_the_f16_group() {
         report.summary()
     );
     report.assert_ok();
+}
+
+/// In a case holding entries nothing can be compared in, every other entry is still compared:
+/// scaling the entries that have a finite tolerance (the determined ones by 3; every finite one
+/// by 10⁶) fails every such case where the change exceeds some entry's tolerance.
+#[test]
+fn corrupting_the_comparable_entries_of_undetermined_cases_is_caught() {
+    use ufl_oracle::harness::Verdict;
+    let h = harness(Declared::F32);
+    let report = h.run(|case| run(case, &Knobs::PLAIN));
+    let undetermined: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Undetermined { .. }))
+        .map(|r| r.id.as_str())
+        .collect();
+    println!(
+        "undetermined under the correct backend: {}",
+        undetermined.len()
+    );
+    assert!(undetermined.len() >= 5, "{}", report.summary());
+    let expectations: HashMap<&str, _> = h
+        .expectations()
+        .iter()
+        .map(|e| (e.case.id.as_str(), e))
+        .collect();
+    for (factor, only_determined) in [(3.0, true), (1e6, false)] {
+        let should_fail = std::cell::RefCell::new(Vec::new());
+        let corrupted = h.run(|case| {
+            let response = run(case, &Knobs::PLAIN);
+            if !undetermined.contains(&case.id.as_str()) {
+                return response;
+            }
+            let Response::Output { loss, mut grad } = response else {
+                return response;
+            };
+            let tol = expectations[case.id.as_str()].tolerances.as_ref().unwrap();
+            let mut visible = false;
+            for (g, t) in grad.iter_mut().zip(&tol.grad) {
+                let comparable = t.tol.is_finite() && g.is_finite() && !t.lost;
+                if comparable && (!only_determined || !t.undetermined) {
+                    visible |= ((factor - 1.0) * *g).abs() > 2.0 * t.tol;
+                    *g *= factor;
+                }
+            }
+            if visible {
+                should_fail.borrow_mut().push(case.id.clone());
+            }
+            Response::Output { loss, grad }
+        });
+        let should_fail = should_fail.into_inner();
+        let failed: Vec<&str> = corrupted.failures().map(|r| r.id.as_str()).collect();
+        let missed: Vec<&String> = should_fail
+            .iter()
+            .filter(|id| !failed.contains(&id.as_str()))
+            .collect();
+        println!(
+            "×{factor} on the {} entries of undetermined cases: {} should fail, {} failed",
+            if only_determined {
+                "determined"
+            } else {
+                "comparable"
+            },
+            should_fail.len(),
+            failed.len()
+        );
+        assert!(!should_fail.is_empty());
+        assert!(missed.is_empty(), "not caught: {missed:?}");
+    }
+}
+
+/// Each planted swap is named by its own diagnosis variant in at least 80% of the cases it
+/// fails: δ in the Tversky index only, δ in the focal weights only, λ on the other term.
+#[test]
+fn each_planted_swap_is_named_by_its_own_variant() {
+    use ufl_oracle::harness::Verdict;
+    let h = harness(Declared::F32);
+    for (bug, label) in [
+        (
+            Bug::DeltaOnFalsePositives,
+            "the Tversky index weights false positives by δ",
+        ),
+        (
+            Bug::KerasTverskyAlphaBetaSwapped,
+            "the Tversky index weights false positives by δ",
+        ),
+        (Bug::BackgroundWeightDelta, "the focal weights swapped"),
+        (Bug::LambdaSwapped, "on the other term"),
+    ] {
+        let report = h.run(|case| run(case, &Knobs::with_bug(bug)));
+        let diagnoses: Vec<&str> = report
+            .failures()
+            .filter_map(|r| match &r.verdict {
+                Verdict::Fail {
+                    diagnosis: Some(d), ..
+                } => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        let named = diagnoses.iter().filter(|d| d.contains(label)).count();
+        let failed = report.tally().failed;
+        println!(
+            "{}: {named} of {failed} failures named by `{label}`",
+            bug.describe()
+        );
+        let others: Vec<&&str> = diagnoses
+            .iter()
+            .filter(|d| !d.contains(label))
+            .take(3)
+            .collect();
+        assert!(failed > 0);
+        assert!(
+            named * 5 >= failed * 4,
+            "{}: {named} of {failed}; e.g. {others:?}",
+            bug.describe()
+        );
+    }
 }

@@ -123,18 +123,71 @@ fn cases_then_results_then_check() {
         "{out}"
     );
 
-    // Unusable results files: an unknown id, a duplicate, a gradient of the wrong length.
+    // A result for a case the case file lacks is a warning: a results file may answer more
+    // cases than one run checks.
+    let extra = dir.join("extra.json");
+    write_results(&cases, &Knobs::PLAIN, &extra, |l| {
+        l.push(json!({"id": "no/such/case", "skip": "x"}))
+    });
+    let (code, out, err) = check(&cases, &extra);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("warning: 1 results name no case") && err.contains("no/such/case"),
+        "{err}"
+    );
+
+    // Nothing compared is not a pass: every case skipped.
+    let all_skipped = dir.join("all-skipped.json");
+    write_results(&cases, &Knobs::PLAIN, &all_skipped, |l| {
+        for e in l.iter_mut() {
+            *e = json!({"id": e["id"], "skip": "not built"});
+        }
+    });
+    let (code, out, _) = check(&cases, &all_skipped);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not ok: no case was compared"), "{out}");
+
+    // A case the oracle refuses for its own reasons (δ outside its range) is unusable input,
+    // never "the reference raises", whatever the backend answers.
+    let mut text: Value = serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+    text["cases"][0]["params"] = json!({"delta": 5.0});
+    let refused_id = text["cases"][0]["id"].as_str().unwrap().to_string();
+    let refused_cases = dir.join("refused-cases.json");
+    std::fs::write(&refused_cases, text.to_string()).unwrap();
+    let refused = dir.join("refused.json");
+    write_results(&cases, &Knobs::PLAIN, &refused, |l| {
+        l[0] = json!({"id": refused_id, "error": "ValueError: delta"});
+    });
+    let (code, out, err) = check(&refused_cases, &refused);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("UNUSABLE") && out.contains("delta"), "{out}");
+
+    // Unusable results files: a duplicate, a gradient of the wrong length, a `skip` or `error`
+    // that is not a string, an output beside a skip.
     for (name, edit) in [
-        (
-            "unknown",
-            Box::new(|l: &mut Vec<Value>| l.push(json!({"id": "no/such/case", "skip": "x"})))
-                as Box<dyn Fn(&mut Vec<Value>)>,
-        ),
         (
             "duplicate",
             Box::new(|l: &mut Vec<Value>| {
                 let first = l[0].clone();
                 l.push(first)
+            }) as Box<dyn Fn(&mut Vec<Value>)>,
+        ),
+        (
+            "skip-false",
+            Box::new(|l: &mut Vec<Value>| {
+                let e = l.iter_mut().find(|e| e.get("grad").is_some()).unwrap();
+                e["skip"] = json!(false);
+            }),
+        ),
+        (
+            "error-number",
+            Box::new(|l: &mut Vec<Value>| l[0] = json!({"id": l[0]["id"], "error": 1})),
+        ),
+        (
+            "output-and-skip",
+            Box::new(|l: &mut Vec<Value>| {
+                let e = l.iter_mut().find(|e| e.get("grad").is_some()).unwrap();
+                e["skip"] = json!("not built");
             }),
         ),
         (

@@ -216,14 +216,23 @@ pub fn results_file(data: &[u8]) -> Result<(), Finding> {
         return Ok(());
     };
     let ResultsCaseSet { cases, harness } = results_case_set();
-    if check_results_match(&results, cases).is_err() {
+    let Ok(unknown) = check_results_match(&results, cases) else {
         return Ok(());
-    }
-    // Accepted: every result names a case and every gradient has the prediction's length.
+    };
+    // Accepted: every gradient has the prediction's length; results for cases outside the set
+    // are listed, and exactly those.
     for (id, response) in &results.responses {
         let Some(case) = cases.iter().find(|c| &c.id == id) else {
-            return Err(format!("a result for the unknown case {id} was accepted"));
+            if !unknown.contains(id) {
+                return Err(format!("a result for the unknown case {id} was not listed"));
+            }
+            continue;
         };
+        if unknown.contains(id) {
+            return Err(format!(
+                "the result for the known case {id} was listed as unknown"
+            ));
+        }
         if let Response::Output { grad, .. } = response {
             if grad.len() != case.problem.pred.data.len() {
                 return Err(format!(
@@ -250,12 +259,15 @@ pub fn results_file(data: &[u8]) -> Result<(), Finding> {
         verdict_is_backed(e, results.responses.get(&e.case.id), verdict)
             .map_err(|what| format!("case {}: {what}", e.case.id))?;
     }
-    if report.is_ok() && results.responses.len() != cases.len() {
+    let answered = results.responses.len() - unknown.len();
+    if report.is_ok() && answered != cases.len() {
         return Err(format!(
-            "a clean report from {} results for {} cases",
-            results.responses.len(),
+            "a clean report from {answered} results for {} cases",
             cases.len()
         ));
+    }
+    if report.is_ok() && report.tally().compared() == 0 {
+        return Err("a clean report that compared nothing".into());
     }
     Ok(())
 }
@@ -268,14 +280,20 @@ fn verdict_is_backed(
     verdict: &CaseVerdict,
 ) -> Result<(), Finding> {
     let output = match response {
-        None if matches!(verdict, CaseVerdict::Fail { .. }) => return Ok(()),
+        None if matches!(verdict, CaseVerdict::Fail { .. } | CaseVerdict::Unusable(_)) => {
+            return Ok(())
+        }
         None => return Err(format!("no result, yet the verdict is {verdict:?}")),
         Some(Response::Missing) => return Err("the file gave a `Missing` response".into()),
         Some(Response::Output { loss, grad }) => Some((loss, grad)),
         Some(_) => None,
     };
+    let oracle_refuses = matches!(&e.answer, Err(err) if err.reference_exception().is_none());
+    if oracle_refuses != matches!(verdict, CaseVerdict::Unusable(_)) {
+        return Err(format!("{verdict:?} where the oracle gives {:?}", e.answer));
+    }
     match verdict {
-        CaseVerdict::Fail { .. } => Ok(()),
+        CaseVerdict::Fail { .. } | CaseVerdict::Unusable(_) => Ok(()),
         CaseVerdict::Skipped(_) => match response {
             Some(Response::Skip(_)) => Ok(()),
             other => Err(format!("skipped on the response {other:?}")),
@@ -304,7 +322,8 @@ fn verdict_is_backed(
 
 /// Every entry of `got` agrees with `oracle`: NaN where it is NaN, equal, or finite within a
 /// finite tolerance; where `pass` is false, an entry may instead be one the declared precision
-/// cannot determine.
+/// cannot determine and that cannot be compared (its tolerance is not finite, one side is not
+/// finite, or it is lost and outside its first-order tolerance).
 fn entries_within(
     name: &str,
     oracle: &[f64],
@@ -321,10 +340,9 @@ fn entries_within(
         ));
     }
     for (i, ((&r, &g), t)) in oracle.iter().zip(got).zip(tol).enumerate() {
-        let agree = (r.is_nan() && g.is_nan())
-            || r == g
-            || (r.is_finite() && g.is_finite() && t.tol.is_finite() && (r - g).abs() <= t.tol);
-        if !agree && (pass || !t.undetermined) {
+        let comparable = r.is_finite() && g.is_finite() && t.tol.is_finite();
+        let agree = (r.is_nan() && g.is_nan()) || r == g || (comparable && (r - g).abs() <= t.tol);
+        if !agree && (pass || !t.undetermined || (comparable && !t.lost)) {
             return Err(format!(
                 "{name}[{i}]: {g:e} passed against the oracle's {r:e} (tolerance {:e})",
                 t.tol

@@ -496,11 +496,14 @@ fn original(
                     None => (1.0, 1.0),
                 },
             };
-            let (w_t, w_f) = if k.bug(Bug::LambdaSwapped) && w_t + w_f == 1.0 && w_t != w_f {
-                (w_f, w_t)
-            } else {
-                (w_t, w_f)
-            };
+            // λ exists in the unified losses only: their parts are not swapped into each other.
+            let unified = matches!(f, SymUnifiedFocalLoss | AsymUnifiedFocalLoss);
+            let (w_t, w_f) =
+                if k.bug(Bug::LambdaSwapped) && unified && w_t + w_f == 1.0 && w_t != w_f {
+                    (w_f, w_t)
+                } else {
+                    (w_t, w_f)
+                };
             let (q, pass, scale) = clip(p, true, EPS, k);
             let mut loss = 0.0f32;
             if w_t != 0.0 {

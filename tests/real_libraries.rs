@@ -1,0 +1,106 @@
+//! Results recorded from real shipped libraries (`tests/recorded/`, made by the scripts beside
+//! them), replayed through `ufl-oracle check` without those libraries: MONAI 1.6.1 on torch
+//! 2.11.0 and 2.15.0 (whose `clamp` gradients on the bounds differ), and a PyTorch transcription
+//! of the original TensorFlow code, each case computed in its own dtype. Every one must pass
+//! with no precision flag, and the report must name the clip rule each release followed.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `check` and returns the exit code, the text and the JSON report.
+fn check(cases: &str, results: &str, extra: &[&str]) -> (i32, String, Value) {
+    let report = std::env::temp_dir().join(format!(
+        "ufl-oracle-recorded-{}-{}.json",
+        std::process::id(),
+        Path::new(results).file_stem().unwrap().to_string_lossy()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+        .arg("check")
+        .arg("--cases")
+        .arg(root().join(cases))
+        .arg("--results")
+        .arg(root().join("tests/recorded").join(results))
+        .arg("--report")
+        .arg(&report)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let _ = std::fs::remove_file(&report);
+    (out.status.code().unwrap_or(-1), text, json)
+}
+
+fn clip_rules(report: &Value) -> Vec<String> {
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["clip_rule"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn monai_on_torch_2_11_and_2_15_passes_under_the_clip_rule_each_release_follows() {
+    for (release, rule, other) in [
+        ("2.11.0", "clip gradient 1 on the bounds", "clip gradient 0"),
+        ("2.15.0", "clip gradient 0 on the bounds", "clip gradient 1"),
+    ] {
+        let file = format!("monai-1.6.1-torch-{release}.results.json");
+        let (code, text, report) = check("fixtures/monai", &file, &[]);
+        assert_eq!(code, 0, "torch {release}:\n{text}");
+        assert_eq!(report["summary"]["cases"], 247, "{text}");
+        assert_eq!(report["summary"]["failed"], 0, "{text}");
+        let rules = clip_rules(&report);
+        let followed = rules.iter().filter(|r| r.starts_with(rule)).count();
+        println!("torch {release}: {followed} on-bound cases answered with the {rule}");
+        assert!(followed >= 30, "torch {release}: {rules:?}");
+        assert!(
+            !rules.iter().any(|r| r.starts_with(other)),
+            "torch {release}: {rules:?}"
+        );
+        // Judged at their own dtype: the float64 cases are float64 cases in the report.
+        let f64_judged = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["dtype"] == "float64" && c["judged_at"]["compute"] == "float64")
+            .count();
+        assert_eq!(f64_judged, 17 + 18 + 21, "{text}");
+    }
+}
+
+#[test]
+fn a_pytorch_transcription_of_the_original_passes_every_case_in_its_own_dtype() {
+    let (code, text, report) = check(
+        "fixtures/original",
+        "original-torch-2.15.0.results.json",
+        &[],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["summary"]["failed"], 0, "{text}");
+    assert!(
+        report["summary"]["passed"].as_u64().unwrap() > 350,
+        "{text}"
+    );
+    // The same results judged at one precision fail the cases of the other dtype: the flag is
+    // an override, never a silent relabelling.
+    let (code, text, _) = check(
+        "fixtures/original",
+        "original-torch-2.15.0.results.json",
+        &["--precision", "float32"],
+    );
+    assert_eq!(code, 1, "{text}");
+}
