@@ -596,6 +596,7 @@ fn shape_name(shape: &[usize]) -> String {
 pub fn edge_cases() -> Vec<Case> {
     let mut out = Vec::new();
     let mut seed = 1u64;
+    let mut layout_seed = 1u64 << 32;
     for spec in FUNCTIONS {
         for convention in spec.conventions() {
             for (shape, layout, quirk) in edge_shapes(spec.id, convention) {
@@ -644,6 +645,52 @@ pub fn edge_cases() -> Vec<Case> {
                 }
                 for setting in &SETTINGS[1..] {
                     add(Kind::Softmax, setting, &mut out);
+                }
+            }
+            // Both layouts with batch, space and classes of distinct extents, so that reading
+            // one layout as the other is never a symmetry of the input (the `layout` group).
+            let classes = if convention == Convention::Paper {
+                3
+            } else {
+                2
+            };
+            for layout in [Layout::ChannelsLast, Layout::ChannelsFirst] {
+                let shape = match layout {
+                    Layout::ChannelsLast => vec![2, 3, 4, classes],
+                    Layout::ChannelsFirst => vec![2, classes, 3, 4],
+                };
+                for setting in ["default", "gamma=0", "delta=0.5", "off-default"] {
+                    let Some(params) = setting_params(spec.id, convention, setting) else {
+                        continue;
+                    };
+                    // A counter of their own: the other edge cases keep their inputs.
+                    layout_seed += 1;
+                    let (pred, target) = kind_inputs(Kind::Softmax, &shape, layout, layout_seed);
+                    out.push(Case {
+                        id: format!(
+                            "edge/{}/{}/{}/layout-{}/{setting}",
+                            spec.name,
+                            convention,
+                            shape_name(&shape),
+                            layout.name()
+                        ),
+                        groups: vec![
+                            "edge".to_string(),
+                            "layout".to_string(),
+                            spec.name.to_string(),
+                            convention.name().to_string(),
+                        ],
+                        problem: Problem {
+                            function: spec.id,
+                            convention,
+                            params,
+                            pred,
+                            target,
+                            layout,
+                            dtype: Dtype::F32,
+                        },
+                        seed: Some(layout_seed),
+                    });
                 }
             }
         }

@@ -316,3 +316,51 @@ fn each_planted_swap_is_named_by_its_own_variant() {
         );
     }
 }
+
+/// A backend that ignores the case's layout is caught by at least 10 default cases of every
+/// function in every convention (each accepts both layouts), and the default set holds edge
+/// cases in both layouts for every (function, convention).
+#[test]
+fn a_backend_ignoring_the_layout_is_caught_for_every_function() {
+    use ufl_oracle::tensor::Layout;
+    let cases = default_cases(DEFAULT_SEED);
+    for spec in ufl_oracle::FUNCTIONS {
+        for convention in spec.conventions() {
+            for layout in [Layout::ChannelsLast, Layout::ChannelsFirst] {
+                assert!(
+                    cases.iter().any(|c| c.in_group("edge")
+                        && c.problem.function == spec.id
+                        && c.problem.convention == convention
+                        && c.problem.layout == layout),
+                    "no {} edge case of {}/{convention}",
+                    layout.name(),
+                    spec.name
+                );
+            }
+        }
+    }
+    let report = harness(Declared::F32).run(|case| run(case, &Knobs::with_bug(Bug::LayoutIgnored)));
+    let mut caught: HashMap<(String, String), usize> = HashMap::new();
+    for r in report.failures() {
+        *caught
+            .entry((r.function.clone(), r.convention.clone()))
+            .or_default() += 1;
+    }
+    // The (function, convention) pairs the test backend computes.
+    let covered: std::collections::BTreeSet<(String, String)> = harness(Declared::F32)
+        .run(|case| run(case, &Knobs::PLAIN))
+        .results
+        .iter()
+        .filter(|r| matches!(r.verdict, ufl_oracle::harness::Verdict::Pass { .. }))
+        .map(|r| (r.function.clone(), r.convention.clone()))
+        .collect();
+    let mut functions: HashMap<&str, usize> = HashMap::new();
+    for (f, c) in &covered {
+        *functions.entry(f.as_str()).or_default() +=
+            caught.get(&(f.clone(), c.clone())).copied().unwrap_or(0);
+    }
+    println!("layout ignored, failures per function: {functions:?}");
+    for (f, n) in functions {
+        assert!(n >= 10, "{f}: caught by {n} cases only");
+    }
+}

@@ -50,10 +50,11 @@ pub enum Bug {
     NoneWeightAsHalf,
     CrossEntropyUnclipped,
     TverskyPartOverAllClasses,
+    LayoutIgnored,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 23] = [
+    pub const ALL: [Bug; 24] = [
         Bug::LambdaSwapped,
         Bug::TverskyClassSum,
         Bug::DeltaOnFalsePositives,
@@ -77,6 +78,7 @@ impl Bug {
         Bug::NoneWeightAsHalf,
         Bug::CrossEntropyUnclipped,
         Bug::TverskyPartOverAllClasses,
+        Bug::LayoutIgnored,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -104,6 +106,7 @@ impl Bug {
             Bug::NoneWeightAsHalf => "weight None treated as 0.5",
             Bug::CrossEntropyUnclipped => "cross entropy of the unclipped prediction",
             Bug::TverskyPartOverAllClasses => "Tversky part over all classes instead of classes 0 and 1",
+            Bug::LayoutIgnored => "the case's layout ignored (the buffer read as the backend's own layout: channels-last for original, channels-first otherwise)",
         }
     }
 }
@@ -200,7 +203,14 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
         Convention::Monai => Layout::ChannelsFirst,
         Convention::Paper => p.layout,
     };
-    let (pred, target, shape) = if native == p.layout || rank < 3 {
+    // The bug: the buffer taken to be in the backend's own layout whatever the case says.
+    let ignored = k.bug(Bug::LayoutIgnored);
+    let (native, given) = match (ignored, p.convention) {
+        (true, Convention::Paper) => (Layout::ChannelsFirst, Layout::ChannelsFirst),
+        (true, _) => (native, native),
+        (false, _) => (native, p.layout),
+    };
+    let (pred, target, shape) = if native == given || rank < 3 {
         (pred, target, p.pred.shape.clone())
     } else if native == Layout::ChannelsLast {
         let mut shape = vec![p.pred.shape[0]];
@@ -233,7 +243,7 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
             p.function,
             &hp,
             &shape,
-            p.layout,
+            given,
             &pred,
             &target,
             k,
@@ -244,7 +254,7 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
     };
     match out {
         Ok((loss, grad)) => {
-            let grad = if native == p.layout || rank < 3 {
+            let grad = if native == given || rank < 3 {
                 grad
             } else if native == Layout::ChannelsLast {
                 last_to_first(&grad, &shape)
