@@ -548,3 +548,70 @@ fn inputs_exactly_on_the_clamp_bounds_are_decided() {
         );
     }
 }
+
+/// One pipeline moves the loss and its bound to the caller's layout alike: a per-element loss
+/// (MONAI's part losses with `reduction=none`, paper's `none-per-class`) on channels-last input
+/// has every tolerance beside its own entry, and the entries differ, so a misalignment shows.
+#[test]
+fn per_element_losses_and_their_bounds_share_the_callers_layout() {
+    use ufl_oracle::tolerance::Declared;
+    use ufl_oracle::Convention;
+    let cases = [
+        (
+            FunctionId::AsymmetricFocalLoss,
+            Convention::Monai,
+            "reduction",
+            "none",
+        ),
+        (
+            FunctionId::AsymmetricFocalTverskyLoss,
+            Convention::Monai,
+            "reduction",
+            "none",
+        ),
+        (
+            FunctionId::AsymUnifiedFocalLoss,
+            Convention::Paper,
+            "reduction",
+            "none-per-class",
+        ),
+    ];
+    for (function, convention, key, value) in cases {
+        for layout in [Layout::ChannelsLast, Layout::ChannelsFirst] {
+            let shape = match layout {
+                Layout::ChannelsLast => vec![2, 3, 4, 2],
+                Layout::ChannelsFirst => vec![2, 2, 3, 4],
+            };
+            let (pred, target) = inputs(&shape, layout, Dtype::F32, 1.5, 7);
+            let problem = Problem {
+                function,
+                convention,
+                params: params(&[(key, word(value))]),
+                pred,
+                target,
+                layout,
+                dtype: Dtype::F32,
+            };
+            let answer = problem.evaluate().unwrap();
+            let bound = problem.evaluate_in::<F32Bound>(true).unwrap();
+            let tolerances = problem.tolerances(Declared::F32).unwrap();
+            assert!(
+                answer.loss.len() > 2,
+                "{function:?}: {:?}",
+                answer.loss_shape
+            );
+            assert_eq!(bound.loss.len(), answer.loss.len());
+            assert_eq!(tolerances.loss.len(), answer.loss.len());
+            let distinct = answer.loss.windows(2).filter(|w| w[0] != w[1]).count();
+            assert!(distinct > 0, "{function:?}: the loss entries must differ");
+            for (i, (b, a)) in bound.loss.iter().zip(&answer.loss).enumerate() {
+                assert!(
+                    (b.v - a).abs() <= 1e-12 * a.abs().max(1e-300),
+                    "{function:?} {layout:?} loss[{i}]: bound value {} beside {a}",
+                    b.v
+                );
+                assert!(tolerances.loss[i].tol >= 2.0 * b.e * 0.999);
+            }
+        }
+    }
+}
