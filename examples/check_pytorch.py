@@ -2,18 +2,26 @@
 """Checks a PyTorch implementation of the Unified Focal loss family through the file protocol.
 
     ufl-oracle cases --out cases            # the inputs
-    python3 examples/check_pytorch.py cases/cases.json results.json [--device cuda]
+    python3 examples/check_pytorch.py cases/cases.json results.json [--device cpu|cuda]
     ufl-oracle check --cases cases/cases.json --results results.json
+
+Several case files may be given before the results file (fixture files serve as case files;
+`tests/recorded/original-torch-2.15.0.results.json` is this script on `fixtures/original/*.json`).
 
 The implementation below follows the original TensorFlow code of the `original` convention
 expression by expression (its quirks included: the [:, :, :, k] slices, classes 0 and 1 only,
-x * x**(-gamma), weight on the Tversky part), in float32, with autograd for the gradient. Its
-clip lets the gradient through on the bounds, as TensorFlow's K.clip does (torch.clamp does
-not). Other conventions and functions are answered with "skip". Without PyTorch the script says
-so and writes nothing.
+x * x**(-gamma), weight on the Tversky part), with autograd for the gradient. Every case is
+computed in its own dtype (its "dtype" field, float32 or float64, for the inputs, every
+operation, the loss and the gradient), so the backend declares no precision. Its clip lets the
+gradient through on the bounds, as TensorFlow's K.clip does (torch.clamp does not), with the
+bounds 1e-7 and 1 - 1e-7 rounded to the case dtype as K.clip rounds them. Other conventions and
+functions are answered with "skip". Several case files give one results file (case ids must be
+unique across them). The device defaults to the CPU. Without PyTorch the script says so and
+writes nothing.
 """
 import json
 import os
+import platform
 import sys
 
 try:
@@ -23,6 +31,7 @@ except ImportError:
     sys.exit(0)
 
 EPS = 1e-7
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def number(x):
@@ -101,6 +110,7 @@ def loss(function, params, y, p):
 
 
 def answer(case, base, device):
+    dtype = DTYPES[case.get("dtype", "float32")]
     if case.get("convention", "original") != "original":
         return {"skip": "only the original convention is implemented"}
     shape = case["shape"]
@@ -112,8 +122,8 @@ def answer(case, base, device):
     if channels_first:  # the original works channels-last
         order = [0] + list(range(2, len(shape))) + [1]
         p64, y64 = p64.permute(order), y64.permute(order)
-    p = p64.to(torch.float32).to(device).contiguous().requires_grad_(True)
-    y = y64.to(torch.float32).to(device).contiguous()
+    p = p64.to(dtype).to(device).contiguous().requires_grad_(True)
+    y = y64.to(dtype).to(device).contiguous()
     try:
         value = loss(case["function"], case.get("params", {}), y, p)
     except (RuntimeError, IndexError) as e:
@@ -124,26 +134,46 @@ def answer(case, base, device):
     if channels_first:
         back = [0, len(shape) - 1] + list(range(1, len(shape) - 1))
         grad = grad.permute(back)
-    return {"loss": encode(float(value)), "grad": [encode(float(g)) for g in grad.reshape(-1).cpu().tolist()]}
+    return {"loss": encode(float(value.detach())), "grad": [encode(float(g)) for g in grad.reshape(-1).cpu().tolist()]}
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    device = "cpu"
+    if "--device" in args:
+        k = args.index("--device")
+        device = args[k + 1]
+        del args[k : k + 2]
+    if len(args) < 2:
         print(__doc__)
         sys.exit(2)
-    cases_path, results_path = sys.argv[1], sys.argv[2]
-    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else ("cuda" if torch.cuda.is_available() else "cpu")
-    with open(cases_path) as f:
-        cases = json.load(f)["cases"]
-    base = os.path.dirname(os.path.abspath(cases_path))
-    out = []
-    for case in cases:
-        entry = answer(case, base, device)
-        entry["id"] = case["id"]
-        out.append(entry)
-    backend = {"name": "PyTorch (examples/check_pytorch.py)", "torch": torch.__version__, "device": str(device), "precision": "float32"}
+    case_paths, results_path = args[:-1], args[-1]
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    out, seen = [], set()
+    for cases_path in case_paths:
+        with open(cases_path) as f:
+            cases = json.load(f)["cases"]
+        base = os.path.dirname(os.path.abspath(cases_path))
+        for case in cases:
+            if case["id"] in seen:
+                sys.exit(f"case {case['id']} is given twice")
+            seen.add(case["id"])
+            entry = {"id": case["id"]}
+            entry.update(answer(case, base, device))
+            out.append(entry)
+    import numpy
+    backend = {
+        "name": "PyTorch transcription of the original (examples/check_pytorch.py)",
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "execution": "eager autograd, 1 torch thread, deterministic algorithms, each case in its own dtype",
+    }
     with open(results_path, "w") as f:
-        json.dump({"format": "ufl-results/1", "backend": backend, "cases": out}, f)
+        json.dump({"format": "ufl-results/1", "backend": backend, "cases": out}, f, separators=(",", ":"), allow_nan=False)
+        f.write("\n")
     print(f"{len(out)} results written to {results_path} ({device}, torch {torch.__version__})")
 
 
