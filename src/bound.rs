@@ -1,6 +1,6 @@
 //! Running error analysis: how far a lower-precision implementation may stray from the exact value.
 //!
-//! [`Bounded<P>`] carries a value computed in f64 and a first-order bound on the absolute error that
+//! [`Bounded<P, A>`] carries a value computed in f64 and a first-order bound on the absolute error that
 //! an implementation computing the *same expression* in a binary floating-point format with a
 //! `P`-bit significand (unit roundoff `u = 2^-P`; `P = 24` is float32) may have. Running an
 //! evaluator on it gives, next to every output, the tolerance that output deserves: the bound
@@ -53,8 +53,11 @@ pub const SUM_LAMBDA: f64 = 8.0;
 
 /// A value with a first-order bound on the error of a `P`-bit implementation of the same
 /// expression. `Bounded<24>` models float32, `Bounded<11>` float16, `Bounded<8>` bfloat16.
+/// `A` (for *any order*): sums are bounded by the deterministic `(n-1)·u·Σ|x|` only, valid for a
+/// sequential loop over near-uniform data, which the probabilistic bound does not cover (a
+/// backend that declares `summation = sequential`); by default the smaller of the two.
 #[derive(Clone, Copy, Debug)]
-pub struct Bounded<const P: u32> {
+pub struct Bounded<const P: u32, const A: bool = false> {
     /// The value, computed in f64.
     pub v: f64,
     /// Bound on the absolute error of a `P`-bit implementation.
@@ -70,7 +73,7 @@ pub type F32Bound = Bounded<24>;
 /// float64, of the same expressions).
 pub type F64Bound = Bounded<53>;
 
-impl<const P: u32> Bounded<P> {
+impl<const P: u32, const A: bool> Bounded<P, A> {
     /// Unit roundoff of the modelled format.
     pub const U: f64 = {
         let mut u = 1.0;
@@ -156,19 +159,19 @@ pub fn round_to_bits(x: f64, bits: u32) -> f64 {
     c - (c - x)
 }
 
-impl<const P: u32> PartialEq for Bounded<P> {
+impl<const P: u32, const A: bool> PartialEq for Bounded<P, A> {
     fn eq(&self, other: &Self) -> bool {
         self.v == other.v
     }
 }
 
-impl<const P: u32> PartialOrd for Bounded<P> {
+impl<const P: u32, const A: bool> PartialOrd for Bounded<P, A> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         self.v.partial_cmp(&other.v)
     }
 }
 
-impl<const P: u32> Add for Bounded<P> {
+impl<const P: u32, const A: bool> Add for Bounded<P, A> {
     type Output = Self;
     fn add(self, o: Self) -> Self {
         let v = self.v + o.v;
@@ -181,7 +184,7 @@ impl<const P: u32> Add for Bounded<P> {
     }
 }
 
-impl<const P: u32> Sub for Bounded<P> {
+impl<const P: u32, const A: bool> Sub for Bounded<P, A> {
     type Output = Self;
     fn sub(self, o: Self) -> Self {
         let v = self.v - o.v;
@@ -194,7 +197,7 @@ impl<const P: u32> Sub for Bounded<P> {
     }
 }
 
-impl<const P: u32> Mul for Bounded<P> {
+impl<const P: u32, const A: bool> Mul for Bounded<P, A> {
     type Output = Self;
     fn mul(self, o: Self) -> Self {
         let v = self.v * o.v;
@@ -209,7 +212,7 @@ impl<const P: u32> Mul for Bounded<P> {
     }
 }
 
-impl<const P: u32> Div for Bounded<P> {
+impl<const P: u32, const A: bool> Div for Bounded<P, A> {
     type Output = Self;
     fn div(self, o: Self) -> Self {
         let v = self.v / o.v;
@@ -222,7 +225,7 @@ impl<const P: u32> Div for Bounded<P> {
     }
 }
 
-impl<const P: u32> Rem for Bounded<P> {
+impl<const P: u32, const A: bool> Rem for Bounded<P, A> {
     type Output = Self;
     fn rem(self, o: Self) -> Self {
         let v = self.v % o.v;
@@ -234,14 +237,14 @@ impl<const P: u32> Rem for Bounded<P> {
     }
 }
 
-impl<const P: u32> Neg for Bounded<P> {
+impl<const P: u32, const A: bool> Neg for Bounded<P, A> {
     type Output = Self;
     fn neg(self) -> Self {
         Self { v: -self.v, ..self }
     }
 }
 
-impl<const P: u32> Zero for Bounded<P> {
+impl<const P: u32, const A: bool> Zero for Bounded<P, A> {
     fn zero() -> Self {
         Self::exact(0.0)
     }
@@ -250,20 +253,20 @@ impl<const P: u32> Zero for Bounded<P> {
     }
 }
 
-impl<const P: u32> One for Bounded<P> {
+impl<const P: u32, const A: bool> One for Bounded<P, A> {
     fn one() -> Self {
         Self::exact(1.0)
     }
 }
 
-impl<const P: u32> Num for Bounded<P> {
+impl<const P: u32, const A: bool> Num for Bounded<P, A> {
     type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
     fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
         f64::from_str_radix(s, radix).map(Self::constant)
     }
 }
 
-impl<const P: u32> ToPrimitive for Bounded<P> {
+impl<const P: u32, const A: bool> ToPrimitive for Bounded<P, A> {
     fn to_i64(&self) -> Option<i64> {
         self.v.to_i64()
     }
@@ -275,13 +278,13 @@ impl<const P: u32> ToPrimitive for Bounded<P> {
     }
 }
 
-impl<const P: u32> NumCast for Bounded<P> {
+impl<const P: u32, const A: bool> NumCast for Bounded<P, A> {
     fn from<N: ToPrimitive>(n: N) -> Option<Self> {
         n.to_f64().map(Self::constant)
     }
 }
 
-impl<const P: u32> Float for Bounded<P> {
+impl<const P: u32, const A: bool> Float for Bounded<P, A> {
     fn nan() -> Self {
         Self::exact(f64::NAN)
     }
@@ -520,7 +523,7 @@ impl<const P: u32> Float for Bounded<P> {
     }
 }
 
-impl<const P: u32> Real for Bounded<P> {
+impl<const P: u32, const A: bool> Real for Bounded<P, A> {
     fn tracks_error() -> bool {
         true
     }
@@ -597,7 +600,11 @@ impl<const P: u32> Real for Bounded<P> {
             lost |= t.lost;
         }
         let additions = values.len().saturating_sub(1) as f64;
-        let factor = additions.min(SUM_LAMBDA * additions.sqrt());
+        let factor = if A {
+            additions
+        } else {
+            additions.min(SUM_LAMBDA * additions.sqrt())
+        };
         Self {
             v: crate::real::neumaier(values),
             e: propagated + factor * Self::U * magnitude,

@@ -693,9 +693,98 @@ pub fn edge_cases() -> Vec<Case> {
                     });
                 }
             }
+            if convention == Convention::Paper {
+                out.extend(paper_input_cases(spec, &mut layout_seed));
+            }
         }
     }
     mark_errors(out)
+}
+
+/// Logits at saturation for `paper` (one channel through the sigmoid, several through the
+/// softmax; `|z|` up to 15, where a framework's `1 - σ(z)` keeps few digits), and the per-item
+/// reductions on a batch of two (the `logits` and `reduction` groups).
+fn paper_input_cases(spec: &crate::registry::FunctionSpec, seed: &mut u64) -> Vec<Case> {
+    const LOGITS: [f64; 12] = [
+        1.0, 4.0, 8.0, -8.0, 12.0, -12.0, 15.0, -15.0, 0.5, -2.0, 6.0, -6.0,
+    ];
+    let mut out = Vec::new();
+    let mut push = |case_seed: u64,
+                    name: String,
+                    group: &str,
+                    shape: Vec<usize>,
+                    layout,
+                    params: Params,
+                    pred,
+                    target| {
+        out.push(Case {
+            id: format!("edge/{}/paper/{}/{name}", spec.name, shape_name(&shape)),
+            groups: vec![
+                "edge".to_string(),
+                group.to_string(),
+                spec.name.to_string(),
+                "paper".to_string(),
+            ],
+            problem: Problem {
+                function: spec.id,
+                convention: Convention::Paper,
+                params,
+                pred,
+                target,
+                layout,
+                dtype: Dtype::F32,
+            },
+            seed: Some(case_seed),
+        });
+    };
+    for (shape, layout) in [
+        (vec![2, 1, 3, 4], Layout::ChannelsFirst),
+        (vec![2, 3, 4, 1], Layout::ChannelsLast),
+        (vec![2, 3, 4, 3], Layout::ChannelsLast),
+        (vec![2, 3, 3, 4], Layout::ChannelsFirst),
+    ] {
+        for setting in ["default", "off-default"] {
+            let Some(mut params) = setting_params(spec.id, Convention::Paper, setting) else {
+                continue;
+            };
+            params.insert("input".into(), ParamValue::Text("logits".into()));
+            *seed += 1;
+            let (_, target) = kind_inputs(Kind::Softmax, &shape, layout, *seed);
+            let mut rng = Rng::new(*seed);
+            let z: Vec<f64> = (0..target.data.len())
+                .map(|_| LOGITS[(rng.next_u64() % LOGITS.len() as u64) as usize])
+                .collect();
+            let pred = Tensor::new("prediction", shape.clone(), z).expect("a valid shape");
+            push(
+                *seed,
+                format!("logits/{setting}"),
+                "logits",
+                shape.clone(),
+                layout,
+                params,
+                pred,
+                target,
+            );
+        }
+    }
+    for reduction in ["none", "none-per-class"] {
+        let shape = vec![2, 3, 4, 3];
+        let mut params = Params::new();
+        params.insert("reduction".into(), ParamValue::Text(reduction.into()));
+        *seed += 1;
+        let (pred, target) = kind_inputs(Kind::Softmax, &shape, Layout::ChannelsLast, *seed);
+        push(
+            *seed,
+            format!("reduction-{reduction}/default"),
+            "reduction",
+            shape,
+            Layout::ChannelsLast,
+            params,
+            pred,
+            target,
+        );
+    }
+    out
 }
 
 /// Adds the `error` group to cases on which the reference raises, and drops cases the oracle

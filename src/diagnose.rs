@@ -13,7 +13,7 @@ use crate::eval::{Evaluation, Overrides, Problem};
 use crate::params::{resolve, Hp, ParamValue};
 use crate::registry::{Convention, FunctionId};
 use crate::terms::ClipGradient;
-use crate::tolerance::{compare, Declared, Tolerances};
+use crate::tolerance::{compare, Declared, Summation, Tolerances};
 
 /// A problem variant with a label saying what it changes.
 pub struct Variant {
@@ -225,6 +225,9 @@ pub fn explain(
     }
     let this = format!("`{}`", problem.convention);
     if found.is_empty() {
+        if let Some(cause) = accumulation(problem, expected, loss, grad, tol, declared) {
+            return cause;
+        }
         let loss_ok = compare(&expected.loss, loss, &tol.loss).bad.is_empty();
         return if loss_ok {
             format!("the loss matches {this}; the gradient matches none of the known variants")
@@ -233,4 +236,63 @@ pub fn explain(
         };
     }
     format!("matches {}, not {this}", found.join("; or "))
+}
+
+/// Accumulation as a named cause: a backend judged with pairwise sums whose output is within
+/// the any-order bound of a sequential loop (and not within the pairwise one) gets that
+/// diagnosis, with the terms per sum and the bits its worst entry keeps.
+fn accumulation(
+    problem: &Problem,
+    expected: &Evaluation,
+    loss: &[f64],
+    grad: &[f64],
+    tol: &Tolerances,
+    declared: Declared,
+) -> Option<String> {
+    if declared.summation != Summation::Pairwise {
+        return None;
+    }
+    let sequential = problem
+        .tolerances(declared.with_summation(Summation::Sequential))
+        .ok()?;
+    let within = compare(&expected.loss, loss, &sequential.loss)
+        .bad
+        .is_empty()
+        && compare(&expected.grad, grad, &sequential.grad)
+            .bad
+            .is_empty();
+    if !within {
+        return None;
+    }
+    // The worst relative disagreement among the entries the pairwise bound rejects.
+    let mut worst: f64 = 0.0;
+    for (e, g, t) in [
+        (&expected.loss, loss, &tol.loss),
+        (&expected.grad, grad, &tol.grad),
+    ] {
+        for &i in &compare(e, g, t).bad {
+            if e[i] != 0.0 && e[i].is_finite() && g[i].is_finite() {
+                worst = worst.max(((e[i] - g[i]) / e[i]).abs());
+            }
+        }
+    }
+    let bits = declared.compute.bits();
+    let kept = (-worst.log2()).clamp(0.0, bits as f64);
+    let (batch, classes) = problem_extents(problem);
+    let terms = problem.pred.data.len() / (batch * classes).max(1);
+    Some(format!(
+        "consistent with sequential {} accumulation over {terms} terms (the worst entry keeps {kept:.1} of {bits} bits); use pairwise or tree sums, or declare summation = sequential",
+        declared.compute
+    ))
+}
+
+/// The batch and class extents of a problem's prediction.
+fn problem_extents(problem: &Problem) -> (usize, usize) {
+    let shape = &problem.pred.shape;
+    let batch = shape.first().copied().unwrap_or(1);
+    let classes = match problem.layout {
+        crate::tensor::Layout::ChannelsLast => shape.last().copied().unwrap_or(1),
+        crate::tensor::Layout::ChannelsFirst => shape.get(1).copied().unwrap_or(1),
+    };
+    (batch, classes)
 }

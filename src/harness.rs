@@ -24,7 +24,7 @@ use crate::eval::{Evaluation, Overrides, Problem};
 use crate::registry::Convention;
 use crate::tensor::Dtype;
 use crate::terms::ClipGradient;
-use crate::tolerance::{compare, describe_bad, Declared, Precision, Tolerances};
+use crate::tolerance::{compare, describe_bad, Declared, Precision, Summation, Tolerances};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -60,8 +60,9 @@ impl Response {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Judging {
     /// Every case at its own dtype, inputs and arithmetic (float32 or float64 as the case
-    /// says): what PyTorch, JAX, TensorFlow and MONAI do with a tensor of that dtype.
-    PerCase,
+    /// says): what PyTorch, JAX, TensorFlow and MONAI do with a tensor of that dtype; sums
+    /// accumulated as the summation says.
+    PerCase(Summation),
     /// Every case at one declared precision: a case of another dtype is handed to the backend
     /// cast to its tensor dtype (float64 for a float64 backend, float32 otherwise).
     Fixed(Declared),
@@ -78,10 +79,11 @@ impl Judging {
     pub fn for_case(self, case: &Case) -> Declared {
         match self {
             Judging::Fixed(d) => d,
-            Judging::PerCase => Declared::uniform(match case.problem.dtype {
+            Judging::PerCase(summation) => Declared::uniform(match case.problem.dtype {
                 Dtype::F64 => Precision::F64,
                 Dtype::F32 => Precision::F32,
-            }),
+            })
+            .with_summation(summation),
         }
     }
 }
@@ -89,7 +91,10 @@ impl Judging {
 impl fmt::Display for Judging {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Judging::PerCase => f.write_str("each case at its own dtype"),
+            Judging::PerCase(Summation::Pairwise) => f.write_str("each case at its own dtype"),
+            Judging::PerCase(Summation::Sequential) => {
+                f.write_str("each case at its own dtype, sequential sums")
+            }
             Judging::Fixed(d) => write!(f, "{d}"),
         }
     }
@@ -643,8 +648,8 @@ impl Report {
         serde_json::json!({
             "format": "ufl-report/1",
             "judging": match self.judging {
-                Judging::PerCase => serde_json::json!("per-case"),
-                Judging::Fixed(d) => serde_json::json!({"compute": d.compute.name(), "inputs": d.inputs.name()}),
+                Judging::PerCase(summation) => serde_json::json!({"per_case": true, "summation": summation.name()}),
+                Judging::Fixed(d) => serde_json::json!({"compute": d.compute.name(), "inputs": d.inputs.name(), "summation": d.summation.name()}),
             },
             "seed": self.seed, "filter": self.filter,
             "summary": tally_json(self.results.len(), &t),

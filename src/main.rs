@@ -72,6 +72,10 @@ enum Command {
         /// the arithmetic precision).
         #[arg(long)]
         input_precision: Option<String>,
+        /// How the backend accumulates sums: pairwise (tree, blocked; the default) or
+        /// sequential (default: the results file's backend.summation, else pairwise).
+        #[arg(long)]
+        summation: Option<String>,
         /// Where to write the JSON report (default: next to the results, `.report.json`).
         #[arg(long)]
         report: Option<PathBuf>,
@@ -110,14 +114,18 @@ fn main() -> ExitCode {
             convention,
             precision,
             input_precision,
+            summation,
             report,
             verbose,
         } => check(
             &cases,
             &results,
             convention.as_deref(),
-            precision.as_deref(),
-            input_precision.as_deref(),
+            Declaration {
+                precision: precision.as_deref(),
+                input_precision: input_precision.as_deref(),
+                summation: summation.as_deref(),
+            },
             report.as_deref(),
             verbose,
         ),
@@ -510,17 +518,29 @@ fn write_cases(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What the command line declares of the backend's arithmetic (each overrides the results
+/// file's `backend` block).
+struct Declaration<'a> {
+    precision: Option<&'a str>,
+    input_precision: Option<&'a str>,
+    summation: Option<&'a str>,
+}
+
 fn check(
     case_paths: &[PathBuf],
     results_path: &std::path::Path,
     convention: Option<&str>,
-    precision: Option<&str>,
-    input_precision: Option<&str>,
+    declaration: Declaration,
     report_path: Option<&std::path::Path>,
     verbose: bool,
 ) -> Result<ExitCode, UflError> {
+    let Declaration {
+        precision,
+        input_precision,
+        summation,
+    } = declaration;
     use ufl_oracle::harness::{Harness, Judging};
-    use ufl_oracle::tolerance::{Declared, Precision};
+    use ufl_oracle::tolerance::{Declared, Precision, Summation};
     let files = fixtures::collect(case_paths)?;
     if files.is_empty() {
         return Err(UflError::Io {
@@ -560,13 +580,19 @@ fn check(
     // precision for all.
     let compute = precision.or(results.declared("precision"));
     let inputs = input_precision.or(results.declared("input_precision"));
+    let summation = summation
+        .or(results.declared("summation"))
+        .map(Summation::parse)
+        .transpose()?
+        .unwrap_or_default();
     let judging = match (compute, inputs) {
-        (None, None) => Judging::PerCase,
+        (None, None) => Judging::PerCase(summation),
         (Some(c), i) => {
             let compute = Precision::parse(c)?;
             Judging::Fixed(Declared {
                 compute,
                 inputs: i.map(Precision::parse).transpose()?.unwrap_or(compute),
+                summation,
             })
         }
         (None, Some(_)) => {

@@ -243,7 +243,10 @@ fn expand<T: Real>(x: &Inputs<T>, outer: Grid, grid: Grid, logits: bool) -> (Vec
             if outer.classes == 1 {
                 let i = outer.at(b, s, 0);
                 let (p0, p1) = if logits {
-                    (sigmoid(-x.pred[i]), sigmoid(x.pred[i]))
+                    // Frameworks take the class-0 probability as `1 - σ(z)` of the rounded
+                    // `σ(z)` (relative error u·σ/(1-σ) for large z): admitted beside `σ(-z)`.
+                    let p1 = sigmoid(x.pred[i]);
+                    (sigmoid(-x.pred[i]).widen(one - p1), p1)
                 } else {
                     (one - x.pred[i], x.pred[i])
                 };
@@ -293,7 +296,13 @@ fn chain_to_input<T: Real>(
             if outer.classes == 1 {
                 let (i0, i1) = (grid.at(b, s, 0), grid.at(b, s, 1));
                 let d = g[i1] - g[i0];
-                out[outer.at(b, s, 0)] = if logits { d * (p[i1] * p[i0]) } else { d };
+                // σ's backward as frameworks write it, `g·y·(1-y)` with `y = fl(σ(z))`, is
+                // admitted beside the oracle's `g·(σ(z)·σ(-z))`.
+                out[outer.at(b, s, 0)] = if logits {
+                    (d * (p[i1] * p[i0])).widen(d * (p[i1] * (T::one() - p[i1])))
+                } else {
+                    d
+                };
                 continue;
             }
             if logits {

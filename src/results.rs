@@ -17,7 +17,8 @@
 //!
 //! Numbers use the fixtures' encoding (`"NaN"`, `"Infinity"`, `"-Infinity"`). `backend` is
 //! free-form; its `precision` and `input_precision`, when present, declare the backend's
-//! arithmetic and input precision. `ufl-oracle check` compares: a case without a result is a
+//! arithmetic and input precision, and its `summation` (`"pairwise"`, the default, or
+//! `"sequential"`) how it accumulates sums. `ufl-oracle check` compares: a case without a result is a
 //! failure; a result for a case the case files lack is listed as a warning and not checked; a
 //! case given twice, a gradient of the wrong length, an `error` or `skip` that is not a string,
 //! or a result that gives an output beside an `error` or `skip`, makes the file unusable.

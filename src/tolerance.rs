@@ -85,6 +85,41 @@ impl fmt::Display for Precision {
     }
 }
 
+/// How a backend accumulates its sums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Summation {
+    /// Pairwise, tree or blocked sums (what torch, TensorFlow, JAX and NumPy reductions do),
+    /// or any order whose rounding errors behave as independent: bounded by the smaller of
+    /// `(n-1)·u·Σ|x|` and Higham & Mary's `λ√(n-1)·u·Σ|x|` (the default assumption).
+    #[default]
+    Pairwise,
+    /// A plain sequential loop (`iter().sum()`, a naive CUDA loop): over near-uniform data its
+    /// error grows like `n·u·Σ|x|`, beyond the probabilistic bound; judged by the deterministic
+    /// any-order bound `(n-1)·u·Σ|x|` only.
+    Sequential,
+}
+
+impl Summation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Summation::Pairwise => "pairwise",
+            Summation::Sequential => "sequential",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UflError> {
+        match s {
+            "pairwise" | "tree" | "blocked" => Ok(Summation::Pairwise),
+            "sequential" => Ok(Summation::Sequential),
+            _ => Err(UflError::InvalidParameter {
+                name: "summation".into(),
+                value: s.into(),
+                reason: "expected pairwise or sequential".into(),
+            }),
+        }
+    }
+}
+
 /// What a backend says of its arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Declared {
@@ -92,30 +127,51 @@ pub struct Declared {
     pub compute: Precision,
     /// The precision it stores its inputs in (inputs are rounded to it before computing).
     pub inputs: Precision,
+    /// How it accumulates its sums.
+    pub summation: Summation,
 }
 
 impl Declared {
-    /// Inputs and arithmetic in one precision.
-    pub fn uniform(p: Precision) -> Self {
+    /// Inputs and arithmetic in one precision, pairwise sums.
+    pub const fn uniform(p: Precision) -> Self {
         Declared {
             compute: p,
             inputs: p,
+            summation: Summation::Pairwise,
         }
     }
 
-    pub const F32: Declared = Declared {
-        compute: Precision::F32,
-        inputs: Precision::F32,
-    };
+    /// float32 arithmetic on float32 inputs, pairwise sums.
+    pub const F32: Declared = Declared::uniform(Precision::F32);
+    /// float64 arithmetic on float64 inputs, pairwise sums.
+    pub const F64: Declared = Declared::uniform(Precision::F64);
+
+    /// Arithmetic in `compute` on inputs stored in `inputs`, pairwise sums.
+    pub const fn mixed(compute: Precision, inputs: Precision) -> Self {
+        Declared {
+            compute,
+            inputs,
+            summation: Summation::Pairwise,
+        }
+    }
+
+    /// The same with sums accumulated as `summation` says.
+    pub const fn with_summation(self, summation: Summation) -> Self {
+        Declared { summation, ..self }
+    }
 }
 
 impl fmt::Display for Declared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.compute == self.inputs {
-            write!(f, "{}", self.compute)
+            write!(f, "{}", self.compute)?;
         } else {
-            write!(f, "{} inputs, {} arithmetic", self.inputs, self.compute)
+            write!(f, "{} inputs, {} arithmetic", self.inputs, self.compute)?;
         }
+        if self.summation == Summation::Sequential {
+            write!(f, ", sequential sums")?;
+        }
+        Ok(())
     }
 }
 
@@ -175,18 +231,18 @@ pub struct Tolerances {
 }
 
 impl Problem {
-    /// Evaluates in `Bounded<P>` with every input carrying its rounding to `input_bits` (loss
-    /// and gradient in the caller's layout, as [`Problem::evaluate`] gives them).
-    pub fn evaluate_bounded<const P: u32>(
+    /// Evaluates in `Bounded<P, A>` with every input carrying its rounding to `input_bits`
+    /// (loss and gradient in the caller's layout, as [`Problem::evaluate`] gives them).
+    pub fn evaluate_bounded<const P: u32, const A: bool>(
         &self,
         input_bits: u32,
         want_grad: bool,
         overrides: Overrides,
-    ) -> Result<Outcome<Bounded<P>>, UflError> {
+    ) -> Result<Outcome<Bounded<P, A>>, UflError> {
         self.run_generic(want_grad, overrides, |prepared| {
             let lift = |xs: &[f64]| {
                 xs.iter()
-                    .map(|&x| Bounded::<P> {
+                    .map(|&x| Bounded::<P, A> {
                         v: x,
                         e: (x - round_to_bits(x, input_bits)).abs(),
                         lost: false,
@@ -211,8 +267,8 @@ impl Problem {
     ) -> Result<Tolerances, UflError> {
         let s = safety_factor(self.function, declared.compute);
         let bits = declared.inputs.bits();
-        fn entries<const P: u32>(out: Outcome<Bounded<P>>, s: f64) -> Tolerances {
-            let e = |b: &Bounded<P>| EntryTolerance {
+        fn entries<const P: u32, const A: bool>(out: Outcome<Bounded<P, A>>, s: f64) -> Tolerances {
+            let e = |b: &Bounded<P, A>| EntryTolerance {
                 tol: s * b.e,
                 undetermined: b.undetermined(),
                 lost: b.lost,
@@ -222,11 +278,32 @@ impl Problem {
                 grad: out.grad.as_deref().unwrap_or(&[]).iter().map(e).collect(),
             }
         }
-        Ok(match declared.compute {
-            Precision::F64 => entries(self.evaluate_bounded::<53>(bits, true, overrides)?, s),
-            Precision::F32 => entries(self.evaluate_bounded::<24>(bits, true, overrides)?, s),
-            Precision::F16 => entries(self.evaluate_bounded::<11>(bits, true, overrides)?, s),
-            Precision::BF16 => entries(self.evaluate_bounded::<8>(bits, true, overrides)?, s),
+        let o = overrides;
+        Ok(match (declared.compute, declared.summation) {
+            (Precision::F64, Summation::Pairwise) => {
+                entries(self.evaluate_bounded::<53, false>(bits, true, o)?, s)
+            }
+            (Precision::F32, Summation::Pairwise) => {
+                entries(self.evaluate_bounded::<24, false>(bits, true, o)?, s)
+            }
+            (Precision::F16, Summation::Pairwise) => {
+                entries(self.evaluate_bounded::<11, false>(bits, true, o)?, s)
+            }
+            (Precision::BF16, Summation::Pairwise) => {
+                entries(self.evaluate_bounded::<8, false>(bits, true, o)?, s)
+            }
+            (Precision::F64, Summation::Sequential) => {
+                entries(self.evaluate_bounded::<53, true>(bits, true, o)?, s)
+            }
+            (Precision::F32, Summation::Sequential) => {
+                entries(self.evaluate_bounded::<24, true>(bits, true, o)?, s)
+            }
+            (Precision::F16, Summation::Sequential) => {
+                entries(self.evaluate_bounded::<11, true>(bits, true, o)?, s)
+            }
+            (Precision::BF16, Summation::Sequential) => {
+                entries(self.evaluate_bounded::<8, true>(bits, true, o)?, s)
+            }
         })
     }
 }

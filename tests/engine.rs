@@ -526,10 +526,7 @@ fn inputs_exactly_on_the_clamp_bounds_are_decided() {
         };
         let answer = problem.evaluate().unwrap();
         for precision in [Precision::F64, Precision::F32] {
-            let declared = Declared {
-                compute: precision,
-                inputs: precision,
-            };
+            let declared = Declared::uniform(precision);
             let tol = problem.tolerances(declared).unwrap();
             for (i, t) in tol.grad.iter().enumerate() {
                 assert!(

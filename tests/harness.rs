@@ -54,10 +54,7 @@ fn correct_backends_are_never_failed_and_every_planted_bug_is_caught() {
         ("float16 inputs, float32 arithmetic", Precision::F16),
         ("bfloat16 inputs, float32 arithmetic", Precision::BF16),
     ] {
-        let declared = Declared {
-            compute: Precision::F32,
-            inputs,
-        };
+        let declared = Declared::mixed(Precision::F32, inputs);
         let knobs = Knobs {
             inputs: Some(inputs),
             ..Knobs::PLAIN
@@ -184,10 +181,7 @@ fn a_float16_input_backend_passes_the_f16_group() {
     assert!(cases
         .iter()
         .all(|c| c.id.starts_with("f16/") && c.in_group("f16")));
-    let declared = Declared {
-        compute: Precision::F32,
-        inputs: Precision::F16,
-    };
+    let declared = Declared::mixed(Precision::F32, Precision::F16);
     let knobs = Knobs {
         inputs: Some(Precision::F16),
         ..Knobs::PLAIN
@@ -363,4 +357,70 @@ fn a_backend_ignoring_the_layout_is_caught_for_every_function() {
     for (f, n) in functions {
         assert!(n >= 10, "{f}: caught by {n} cases only");
     }
+}
+
+/// Accumulation as a named cause: a plain sequential float32 loop over a volume of
+/// near-uniform predictions exceeds the pairwise (probabilistic) bound; undeclared it fails
+/// with a diagnosis that names sequential accumulation, declared `summation = sequential` it
+/// passes, and pairwise sums pass undeclared.
+#[test]
+fn sequential_accumulation_is_named_and_passes_when_declared() {
+    use ufl_oracle::cases::Case;
+    use ufl_oracle::harness::Verdict;
+    use ufl_oracle::tensor::{Dtype, Layout, Tensor};
+    use ufl_oracle::tolerance::Summation as Accumulation;
+    use ufl_oracle::{Convention, FunctionId, Params, Problem};
+    let shape = vec![1, 128, 128, 128, 2];
+    let n = shape.iter().product::<usize>();
+    // p₁ = 0.05 everywhere; the foreground is the first half of the volume.
+    let (fore, back) = (0.05f32 as f64, 0.95f32 as f64);
+    let pred: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 1 { fore } else { back })
+        .collect();
+    let target: Vec<f64> = (0..n)
+        .map(|i| {
+            let fg = (i / 2) < n / 4;
+            if (i % 2 == 1) == fg {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let problem = Problem {
+        function: FunctionId::DiceLoss,
+        convention: Convention::Original,
+        params: Params::new(),
+        pred: Tensor::new("prediction", shape.clone(), pred).unwrap(),
+        target: Tensor::new("target", shape, target).unwrap(),
+        layout: Layout::ChannelsLast,
+        dtype: Dtype::F32,
+    };
+    let cases = vec![Case {
+        id: "volume/dice_loss/uniform".into(),
+        groups: vec!["volume".into()],
+        problem,
+        seed: None,
+    }];
+    let pairwise = Knobs {
+        summation: Summation::Pairwise,
+        ..Knobs::PLAIN
+    };
+    let undeclared = Harness::new(cases.clone(), Declared::F32).run(|c| run(c, &Knobs::PLAIN));
+    let diagnosis = match &undeclared.results[0].verdict {
+        Verdict::Fail {
+            diagnosis: Some(d), ..
+        } => d.clone(),
+        other => panic!("a sequential float32 loop over 2097152 terms passed: {other:?}"),
+    };
+    println!("undeclared sequential: {diagnosis}");
+    assert!(
+        diagnosis.contains("consistent with sequential float32 accumulation over 2097152 terms"),
+        "{diagnosis}"
+    );
+    let declared = Declared::F32.with_summation(Accumulation::Sequential);
+    let report = Harness::new(cases.clone(), declared).run(|c| run(c, &Knobs::PLAIN));
+    assert!(report.is_ok(), "{report}");
+    let report = Harness::new(cases, Declared::F32).run(|c| run(c, &pairwise));
+    assert!(report.is_ok(), "{report}");
 }

@@ -11,7 +11,7 @@ use ufl_oracle::harness::{Expectation, Harness, Response, Verdict as CaseVerdict
 use ufl_oracle::io::{json_number, parse_json_array, read_npy_bytes};
 use ufl_oracle::results::{case_from_file, check_results_match, parse_results};
 use ufl_oracle::tensor::element_count;
-use ufl_oracle::tolerance::{Declared, EntryTolerance, Precision};
+use ufl_oracle::tolerance::{Declared, EntryTolerance};
 use ufl_oracle::verify::{verify_case, Verdict};
 use ufl_oracle::{Dtype, Tensor};
 
@@ -178,10 +178,7 @@ pub struct ResultsCaseSet {
 pub fn results_case_set() -> &'static ResultsCaseSet {
     static SET: OnceLock<ResultsCaseSet> = OnceLock::new();
     SET.get_or_init(|| {
-        let declared = Declared {
-            compute: Precision::F32,
-            inputs: Precision::F32,
-        };
+        let declared = Declared::F32;
         let mut cases = random_cases(RESULTS_CASE_SEED, RESULTS_RANDOM_CASES);
         cases.extend(
             edge_cases()

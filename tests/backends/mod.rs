@@ -51,10 +51,13 @@ pub enum Bug {
     CrossEntropyUnclipped,
     TverskyPartOverAllClasses,
     LayoutIgnored,
+    SigmoidOfTheOtherClass,
+    NoneReturnsTheBatchMean,
+    SigmoidOnSeveralChannels,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 27] = [
         Bug::LambdaSwapped,
         Bug::TverskyClassSum,
         Bug::DeltaOnFalsePositives,
@@ -79,6 +82,9 @@ impl Bug {
         Bug::CrossEntropyUnclipped,
         Bug::TverskyPartOverAllClasses,
         Bug::LayoutIgnored,
+        Bug::SigmoidOfTheOtherClass,
+        Bug::NoneReturnsTheBatchMean,
+        Bug::SigmoidOnSeveralChannels,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -106,6 +112,9 @@ impl Bug {
             Bug::NoneWeightAsHalf => "weight None treated as 0.5",
             Bug::CrossEntropyUnclipped => "cross entropy of the unclipped prediction",
             Bug::TverskyPartOverAllClasses => "Tversky part over all classes instead of classes 0 and 1",
+            Bug::SigmoidOfTheOtherClass => "single-channel logits read as the other class (σ(-z) for class 1)",
+            Bug::NoneReturnsTheBatchMean => "reduction none returns the batch mean in every entry",
+            Bug::SigmoidOnSeveralChannels => "a sigmoid per channel applied to several-channel logits instead of the softmax",
             Bug::LayoutIgnored => "the case's layout ignored (the buffer read as the backend's own layout: channels-last for original, channels-first otherwise)",
         }
     }
@@ -186,9 +195,7 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
     {
         return Response::Skip("to_onehot_y and ignore_index are not implemented".into());
     }
-    if p.convention == Convention::Paper && word("input") == "logits" {
-        return Response::Skip("logits are not implemented".into());
-    }
+    let logits = p.convention == Convention::Paper && word("input") == "logits";
     if p.target.shape != p.pred.shape {
         return Response::Skip("class-index targets are not implemented".into());
     }
@@ -238,6 +245,27 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
                 );
             }
             original(p.function, &hp, &shape, &pred, &target, k)
+        }
+        Convention::Paper if logits => {
+            // Probabilities as frameworks make them, then autograd's backward through them.
+            let probabilities = activate(&pred, &shape, given, k);
+            paper(
+                p.function,
+                &hp,
+                &shape,
+                given,
+                &probabilities,
+                &target,
+                k,
+                real("delta"),
+                real("gamma"),
+            )
+            .map(|(loss, g)| {
+                (
+                    loss,
+                    activation_backward(&probabilities, &g, &shape, given, k),
+                )
+            })
         }
         Convention::Paper => paper(
             p.function,
@@ -798,12 +826,23 @@ fn paper(
             per_bc.push(v);
         }
     }
-    let loss = match reduction {
+    let mut loss: Vec<f32> = match reduction {
         "none" => per_bc.chunks(c_n).map(|r| k.sum(r)).collect(),
         "none-per-class" => per_bc,
         "sum" => vec![k.sum(&per_bc)],
         _ => vec![k.sum(&per_bc) / b_n as f32],
     };
+    if k.bug(Bug::NoneReturnsTheBatchMean) && reduction.starts_with("none") {
+        // Every item's entry replaced by the mean over the items (the gradient of the sum is
+        // unchanged: only the loss shows it).
+        let per_item = loss.len() / b_n;
+        let means: Vec<f32> = (0..per_item)
+            .map(|j| (0..b_n).map(|b| loss[b * per_item + j]).sum::<f32>() / b_n as f32)
+            .collect();
+        for (i, l) in loss.iter_mut().enumerate() {
+            *l = means[i % per_item];
+        }
+    }
     let mut g = vec![0.0f32; p_in.len()];
     for b in 0..b_n {
         for s in 0..n {
@@ -1053,4 +1092,71 @@ fn monai(
         }
     }
     Ok((loss, g))
+}
+
+/// Logits to probabilities in float32, as frameworks compute them: `σ(z)` for one channel,
+/// the softmax (`exp(z - max)` normalised) over several.
+fn activate(z: &[f32], shape: &[usize], layout: Layout, k: &Knobs) -> Vec<f32> {
+    let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+    let grid = Grid::of(shape, layout);
+    let mut p = vec![0.0f32; z.len()];
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            if grid.classes == 1 || k.bug(Bug::SigmoidOnSeveralChannels) {
+                for c in 0..grid.classes {
+                    let i = grid.at(b, s, c);
+                    let x = if k.bug(Bug::SigmoidOfTheOtherClass) {
+                        -z[i]
+                    } else {
+                        z[i]
+                    };
+                    p[i] = sigmoid(x);
+                }
+                continue;
+            }
+            let at: Vec<usize> = (0..grid.classes).map(|c| grid.at(b, s, c)).collect();
+            let m = at.iter().map(|&i| z[i]).fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = at.iter().map(|&i| (z[i] - m).exp()).collect();
+            let total: f32 = e.iter().sum();
+            for (j, &i) in at.iter().enumerate() {
+                p[i] = e[j] / total;
+            }
+        }
+    }
+    p
+}
+
+/// Autograd's backward through [`activate`]: `g·y·(1-y)` for the sigmoid (`y` the rounded
+/// `σ(z)`), `y·(g - Σ g·y)` for the softmax.
+fn activation_backward(
+    y: &[f32],
+    g: &[f32],
+    shape: &[usize],
+    layout: Layout,
+    k: &Knobs,
+) -> Vec<f32> {
+    let grid = Grid::of(shape, layout);
+    let mut out = vec![0.0f32; y.len()];
+    for b in 0..grid.batch {
+        for s in 0..grid.spatial {
+            if grid.classes == 1 || k.bug(Bug::SigmoidOnSeveralChannels) {
+                for c in 0..grid.classes {
+                    let i = grid.at(b, s, c);
+                    let d = g[i] * y[i] * (1.0 - y[i]);
+                    out[i] = if k.bug(Bug::SigmoidOfTheOtherClass) {
+                        -d
+                    } else {
+                        d
+                    };
+                }
+                continue;
+            }
+            let at: Vec<usize> = (0..grid.classes).map(|c| grid.at(b, s, c)).collect();
+            let dot: f32 = at.iter().map(|&i| g[i] * y[i]).sum();
+            for &i in &at {
+                out[i] = y[i] * (g[i] - dot);
+            }
+        }
+    }
+    out
 }
