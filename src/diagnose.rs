@@ -179,6 +179,38 @@ pub fn variants(problem: &Problem) -> Vec<Variant> {
             ));
         }
     }
+    // The Dice, Tversky and focal Tversky losses as other libraries compute them.
+    if problem.convention == Convention::Original
+        && matches!(
+            problem.function,
+            FunctionId::DiceLoss
+                | FunctionId::TverskyLoss
+                | FunctionId::DiceCoefficient
+                | FunctionId::FocalTverskyLoss
+        )
+    {
+        use crate::eval::RegionVariant::*;
+        let focal = problem.function == FunctionId::FocalTverskyLoss;
+        for (variant, label, applies) in [
+            (PowerAfterMean, "the focal Tversky power applied after the class mean (as segmentation_models_pytorch 0.6.0 `TverskyLoss(gamma)`)", focal),
+            (PooledBatch, "TP, FN and FP pooled over the batch (as segmentation_models_pytorch, and Keras `Tversky` with `axis=None`)", true),
+            (PresentClassesOnly, "the Tversky term averaged over the classes present in the target only (as kornia 0.9 `tversky_loss`)", true),
+            (EmptyClassesZeroed, "classes with no positive pixel zeroed (as segmentation_models_pytorch)", true),
+            (SmoothingInDenominatorOnly, "the smoothing in the denominator only (as Keras and kornia)", true),
+            (NoClip, "predictions not clipped (as kornia)", focal),
+        ] {
+            if applies {
+                out.push(Variant {
+                    label: label.to_string(),
+                    problem: problem.clone(),
+                    overrides: Overrides {
+                        region: Some(variant),
+                        ..Overrides::default()
+                    },
+                });
+            }
+        }
+    }
     // The clip gradient on the bounds under the rules shipped libraries follow (for `paper`
     // and `monai` the harness accepts them; for `original` they are a diagnosis).
     if problem.has_input_on_a_clip_bound() {
@@ -220,6 +252,26 @@ pub fn explain(
         if let (Ok(ev), Ok(vt)) = (evaluated, v.problem.tolerances_with(declared, v.overrides)) {
             if matches(&ev.loss, &ev.grad, &vt) {
                 found.push(v.label);
+            }
+        }
+    }
+    for (label, g, g_tol) in gradient_variants(problem, expected, tol, declared) {
+        if compare(&expected.loss, loss, &tol.loss).bad.is_empty()
+            && g.len() == grad.len()
+            && compare(&g, grad, &g_tol).bad.is_empty()
+        {
+            found.push(label.to_string());
+        }
+    }
+    if problem.dtype == crate::tensor::Dtype::F64
+        && declared.compute == crate::tolerance::Precision::F64
+    {
+        // The loss rounded to float32, the gradient in float64.
+        if let Ok(f32_tol) = problem.tolerances(Declared::F32) {
+            if compare(&expected.loss, loss, &f32_tol.loss).bad.is_empty()
+                && compare(&expected.grad, grad, &tol.grad).bad.is_empty()
+            {
+                found.push("a float32 loss for float64 input (as Keras 3.15.1 on torch)".into());
             }
         }
     }
@@ -295,4 +347,61 @@ fn problem_extents(problem: &Problem) -> (usize, usize) {
         crate::tensor::Layout::ChannelsFirst => shape.get(1).copied().unwrap_or(1),
     };
     (batch, classes)
+}
+
+/// Gradient-only variants built from the oracle's gradient, each with its tolerances: what a
+/// backend gives when its backward differs while its loss is right.
+fn gradient_variants(
+    problem: &Problem,
+    expected: &Evaluation,
+    tol: &Tolerances,
+    declared: Declared,
+) -> Vec<(
+    &'static str,
+    Vec<f64>,
+    Vec<crate::tolerance::EntryTolerance>,
+)> {
+    let mut out = Vec::new();
+    let u = declared.compute.unit_roundoff();
+    let (batch, classes) = problem_extents(problem);
+    let grid = crate::tensor::Grid::of(&problem.pred.shape, problem.layout);
+    if classes >= 2 && grid.len() == expected.grad.len() {
+        // Projected onto the simplex: the mean over the classes of a position removed (the
+        // backward of a softmax taken on top of probabilities).
+        // An entry's error is its own, the mean of its position's, and the rounding of the
+        // mean and of the subtraction.
+        let mut projected = expected.grad.clone();
+        let mut p_tol = tol.grad.clone();
+        for b in 0..batch {
+            for s in 0..grid.spatial {
+                let at: Vec<usize> = (0..classes).map(|c| grid.at(b, s, c)).collect();
+                let mean = at.iter().map(|&i| expected.grad[i]).sum::<f64>() / classes as f64;
+                let mean_tol = at.iter().map(|&i| tol.grad[i].tol).sum::<f64>() / classes as f64;
+                let magnitude = at.iter().map(|&i| expected.grad[i].abs()).sum::<f64>();
+                for &i in &at {
+                    projected[i] -= mean;
+                    p_tol[i].tol += mean_tol
+                        + 2.0 * (classes as f64 + 1.0) * u * (magnitude + expected.grad[i].abs());
+                }
+            }
+        }
+        out.push((
+            "the gradient projected onto the simplex (a softmax taken twice)",
+            projected,
+            p_tol,
+        ));
+    }
+    let equal: Vec<usize> = (0..expected.grad.len())
+        .filter(|&i| problem.target.data.get(i) == problem.pred.data.get(i))
+        .collect();
+    if !equal.is_empty() && problem.target.data.len() == problem.pred.data.len() {
+        let mut half = expected.grad.clone();
+        equal.iter().for_each(|&i| half[i] *= 0.5);
+        out.push((
+            "the gradient halved where the prediction equals the target (TP written with |p - y|, sign(0) = 0, as segmentation_models_pytorch)",
+            half,
+            tol.grad.clone(),
+        ));
+    }
+    out
 }

@@ -61,6 +61,32 @@ pub struct Overrides {
     pub swap_tversky_delta: bool,
     /// `δ → 1 - δ` in the focal part's class weights only: δ on the background.
     pub swap_focal_delta: bool,
+    /// A region loss computed as another library does (`original`'s dice, Tversky and focal
+    /// Tversky losses).
+    pub region: Option<RegionVariant>,
+}
+
+/// How other libraries compute a Dice, Tversky or focal Tversky loss, where that differs from
+/// the original TensorFlow code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionVariant {
+    /// The focal Tversky power applied after the mean over (items, classes):
+    /// `(mean(1 - TI))^γ` (segmentation_models_pytorch 0.6.0 `TverskyLoss(gamma)`).
+    PowerAfterMean,
+    /// TP, FN and FP summed over the whole batch per class (segmentation_models_pytorch; Keras
+    /// `Tversky` with `axis=None`).
+    PooledBatch,
+    /// The mean over the (item, class) pairs whose target has a positive entry only (kornia
+    /// 0.9 `tversky_loss`).
+    PresentClassesOnly,
+    /// The term of an (item, class) whose target has no positive entry set to 0, the mean
+    /// still over all (segmentation_models_pytorch).
+    EmptyClassesZeroed,
+    /// The smoothing in the denominator only: `TP / (TP + δ·FN + (1-δ)·FP + k)` (Keras,
+    /// kornia).
+    SmoothingInDenominatorOnly,
+    /// No clip before the focal Tversky loss (kornia).
+    NoClip,
 }
 
 impl Overrides {

@@ -224,6 +224,8 @@ pub struct Harness {
     pub seed: u64,
     pub filter: String,
     pub verbose: bool,
+    /// Whether failures are explained (each costs a dozen evaluations; on by default).
+    pub diagnose: bool,
     expectations: Vec<Expectation>,
 }
 
@@ -261,6 +263,7 @@ impl Harness {
             seed: seed_from_env(),
             filter: String::new(),
             verbose: false,
+            diagnose: true,
             expectations,
         }
     }
@@ -309,7 +312,8 @@ impl Harness {
                 if let (Verdict::Fail { diagnosis, .. }, Ok(Response::Output { loss, grad })) =
                     (&mut result.verdict, &response)
                 {
-                    if let (Ok(answer), Some(tol)) = (&e.answer, &e.tolerances) {
+                    if let (true, Ok(answer), Some(tol)) = (self.diagnose, &e.answer, &e.tolerances)
+                    {
                         *diagnosis = Some(explain(
                             &e.case.problem,
                             answer,

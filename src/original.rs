@@ -17,7 +17,7 @@
 //!   strictly outside, as a select (an upstream NaN does not reach clipped elements).
 
 use crate::error::UflError;
-use crate::eval::{check_unit, Inputs, Outcome};
+use crate::eval::{check_unit, Inputs, Outcome, RegionVariant};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
@@ -38,6 +38,8 @@ struct Ctx<'a, T> {
     dtype: Dtype,
     /// TensorFlow's inclusive rule unless the caller asks for another (for diagnosis).
     clip_gradient: ClipGradient,
+    /// Another library's region loss, for diagnosis.
+    region: Option<RegionVariant>,
     clipped: Option<(Vec<T>, Vec<T>)>,
 }
 
@@ -94,6 +96,7 @@ pub(crate) fn evaluate<T: Real>(
         grid,
         dtype: x.dtype,
         clip_gradient: x.overrides.clip_gradient.unwrap_or(ClipGradient::Inclusive),
+        region: x.overrides.region,
         clipped: None,
     };
     let mut grad = if want_grad {
@@ -119,15 +122,8 @@ pub(crate) fn evaluate<T: Real>(
                 hp.real("smooth")?,
             );
             ctx.clip();
-            region_mean(
-                &ctx,
-                Some(ctx.clipped()),
-                delta,
-                smooth,
-                RegionTerm::Pow(gamma),
-                one,
-                g,
-            )
+            let clipped = (ctx.region != Some(RegionVariant::NoClip)).then(|| ctx.clipped());
+            region_mean(&ctx, clipped, delta, smooth, RegionTerm::Pow(gamma), one, g)
         }
         FunctionId::ComboLoss => combo(&mut ctx, hp, g)?,
         FunctionId::FocalLoss => focal_loss(&mut ctx, hp, g)?,
@@ -186,7 +182,8 @@ enum RegionTerm<T> {
 }
 
 /// `K.mean(term(TI))` over every (item, class); `clipped` is `Some((q, pass))` for the
-/// functions that clip. Gradients are added times `scale`.
+/// functions that clip. Gradients are added times `scale`. Under a [`RegionVariant`] the loss
+/// is computed as that library does instead.
 fn region_mean<T: Real>(
     ctx: &Ctx<T>,
     clipped: Option<(&[T], &[T])>,
@@ -194,41 +191,86 @@ fn region_mean<T: Real>(
     smooth: T,
     term: RegionTerm<T>,
     scale: T,
-    mut grad: Option<&mut [T]>,
+    grad: Option<&mut [T]>,
 ) -> T {
+    use RegionVariant::*;
     let grid = ctx.grid;
     let (q, pass) = match clipped {
         Some((q, pass)) => (q, Some(pass)),
         None => (ctx.p, None),
     };
-    let count = T::cst((grid.batch * grid.classes) as f64);
     let one = T::one();
-    let mut terms = Vec::with_capacity(grid.batch * grid.classes);
-    for b in 0..grid.batch {
-        for c in 0..grid.classes {
-            let at = |s| grid.at(b, s, c);
-            let st = tversky(q, ctx.y, grid.spatial, at, delta, smooth);
-            let x = one - st.ti;
-            let (value, g_ti) = match term {
-                RegionTerm::OneMinusTi => (x, -one),
-                RegionTerm::Ti => (st.ti, one),
-                RegionTerm::Pow(gamma) => (x.pow_with(gamma, RULE), -RULE.derivative(x, gamma)),
-            };
-            terms.push(value);
-            if let Some(g) = grad.as_deref_mut() {
-                st.add_gradient(
-                    g,
-                    pass,
-                    ctx.y,
-                    grid.spatial,
-                    at,
-                    delta,
-                    scale * (g_ti / count),
-                );
+    let pooled = ctx.region == Some(PooledBatch);
+    let (items, count_positions) = if pooled {
+        (1, grid.batch * grid.spatial)
+    } else {
+        (grid.batch, grid.spatial)
+    };
+    let at = |b: usize, c: usize| {
+        move |s: usize| {
+            if pooled {
+                grid.at(s / grid.spatial, s % grid.spatial, c)
+            } else {
+                grid.at(b, s, c)
             }
         }
+    };
+    // The index of every (item, class) and whether its target has a positive entry.
+    let mut stats = Vec::with_capacity(items * grid.classes);
+    for b in 0..items {
+        for c in 0..grid.classes {
+            let mut st = tversky(q, ctx.y, count_positions, at(b, c), delta, smooth);
+            if ctx.region == Some(SmoothingInDenominatorOnly) {
+                st.num = st.tp;
+                st.ti = st.num.quotient(st.den);
+            }
+            let present = (0..count_positions).any(|s| ctx.y[at(b, c)(s)].val() > 0.0);
+            stats.push((b, c, st, present));
+        }
     }
-    T::sum_terms(terms) / count
+    let counted = |present: bool| ctx.region != Some(PresentClassesOnly) || present;
+    let zeroed = |present: bool| ctx.region == Some(EmptyClassesZeroed) && !present;
+    let count = T::cst(
+        stats
+            .iter()
+            .filter(|(_, _, _, p)| counted(*p))
+            .count()
+            .max(1) as f64,
+    );
+    let mut terms = Vec::with_capacity(stats.len());
+    let mut slopes = Vec::with_capacity(stats.len());
+    for (_, _, st, present) in &stats {
+        let x = one - st.ti;
+        let (value, g_ti) = match term {
+            RegionTerm::OneMinusTi => (x, -one),
+            RegionTerm::Ti => (st.ti, one),
+            RegionTerm::Pow(_) if ctx.region == Some(PowerAfterMean) => (x, -one),
+            RegionTerm::Pow(gamma) => (x.pow_with(gamma, RULE), -RULE.derivative(x, gamma)),
+        };
+        let keep = counted(*present) && !zeroed(*present);
+        terms.push(if keep { value } else { T::zero() });
+        slopes.push(if keep { g_ti } else { T::zero() });
+    }
+    let mut loss = T::sum_terms(terms) / count;
+    let mut outer = one;
+    if let (RegionTerm::Pow(gamma), Some(PowerAfterMean)) = (term, ctx.region) {
+        outer = RULE.derivative(loss, gamma);
+        loss = loss.pow_with(gamma, RULE);
+    }
+    if let Some(g) = grad {
+        for ((b, c, st, _), g_ti) in stats.iter().zip(slopes) {
+            st.add_gradient(
+                g,
+                pass,
+                ctx.y,
+                count_positions,
+                at(*b, *c),
+                delta,
+                scale * (outer * g_ti / count),
+            );
+        }
+    }
+    loss
 }
 
 /// The Tversky part of the symmetric/asymmetric losses: mean over items and classes 0, 1 of

@@ -424,3 +424,80 @@ fn sequential_accumulation_is_named_and_passes_when_declared() {
     let report = Harness::new(cases, Declared::F32).run(|c| run(c, &pairwise));
     assert!(report.is_ok(), "{report}");
 }
+
+/// The behaviours of shipped libraries, planted in the test backend, are diagnosed by name: in
+/// the failing cases of the functions each applies to, at least 80% name it.
+#[test]
+fn library_behaviours_are_diagnosed_by_name() {
+    use ufl_oracle::harness::Verdict;
+    let h = harness(Declared::F32);
+    let region = ["dice_loss", "tversky_loss", "focal_tversky_loss"];
+    let all: &[&str] = &[];
+    for (bug, label, functions) in [
+        (
+            Bug::FocalTverskyPowerAfterMean,
+            "the focal Tversky power applied after the class mean",
+            &["focal_tversky_loss"][..],
+        ),
+        (
+            Bug::StatisticsOverBatch,
+            "pooled over the batch",
+            &region[..],
+        ),
+        (
+            Bug::PresentClassesOnly,
+            "averaged over the classes present in the target only",
+            &region[..],
+        ),
+        (
+            Bug::EmptyClassesZeroed,
+            "no positive pixel zeroed",
+            &region[..],
+        ),
+        (
+            Bug::SmoothingInDenominatorOnly,
+            "the smoothing in the denominator only",
+            &region[..],
+        ),
+        (
+            Bug::NoClip,
+            "predictions not clipped",
+            &["focal_tversky_loss"][..],
+        ),
+        (Bug::GradientProjected, "projected onto the simplex", all),
+        (
+            Bug::HalfGradientWhereEqual,
+            "halved where the prediction equals the target",
+            all,
+        ),
+    ] {
+        let report = h.run(|case| run(case, &Knobs::with_bug(bug)));
+        let diagnoses: Vec<&str> = report
+            .failures()
+            .filter(|r| {
+                functions.is_empty()
+                    || (r.convention == "original" && functions.contains(&r.function.as_str()))
+            })
+            .filter_map(|r| match &r.verdict {
+                Verdict::Fail {
+                    diagnosis: Some(d), ..
+                } => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        let named = diagnoses.iter().filter(|d| d.contains(label)).count();
+        println!("{}: {named} of {} named", bug.describe(), diagnoses.len());
+        let others: Vec<&&str> = diagnoses
+            .iter()
+            .filter(|d| !d.contains(label))
+            .take(2)
+            .collect();
+        assert!(!diagnoses.is_empty(), "{}: not caught", bug.describe());
+        assert!(
+            named * 5 >= diagnoses.len() * 4,
+            "{}: {named} of {}; e.g. {others:?}",
+            bug.describe(),
+            diagnoses.len()
+        );
+    }
+}

@@ -186,10 +186,16 @@ pub fn results_case_set() -> &'static ResultsCaseSet {
                 .filter(|c| RESULTS_EDGE_CASES.contains(&c.id.as_str())),
         );
         ResultsCaseSet {
-            harness: Harness::new(cases.clone(), declared),
+            harness: without_diagnosis(Harness::new(cases.clone(), declared)),
             cases,
         }
     })
+}
+
+/// Verdicts are what the results target checks; explanations would only slow it.
+fn without_diagnosis(mut harness: Harness) -> Harness {
+    harness.diagnose = false;
+    harness
 }
 
 /// The seed and size of the random part of [`results_case_set`].

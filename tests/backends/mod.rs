@@ -54,10 +54,15 @@ pub enum Bug {
     SigmoidOfTheOtherClass,
     NoneReturnsTheBatchMean,
     SigmoidOnSeveralChannels,
+    PresentClassesOnly,
+    EmptyClassesZeroed,
+    SmoothingInDenominatorOnly,
+    GradientProjected,
+    HalfGradientWhereEqual,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 27] = [
+    pub const ALL: [Bug; 32] = [
         Bug::LambdaSwapped,
         Bug::TverskyClassSum,
         Bug::DeltaOnFalsePositives,
@@ -85,6 +90,11 @@ impl Bug {
         Bug::SigmoidOfTheOtherClass,
         Bug::NoneReturnsTheBatchMean,
         Bug::SigmoidOnSeveralChannels,
+        Bug::PresentClassesOnly,
+        Bug::EmptyClassesZeroed,
+        Bug::SmoothingInDenominatorOnly,
+        Bug::GradientProjected,
+        Bug::HalfGradientWhereEqual,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -115,6 +125,11 @@ impl Bug {
             Bug::SigmoidOfTheOtherClass => "single-channel logits read as the other class (σ(-z) for class 1)",
             Bug::NoneReturnsTheBatchMean => "reduction none returns the batch mean in every entry",
             Bug::SigmoidOnSeveralChannels => "a sigmoid per channel applied to several-channel logits instead of the softmax",
+            Bug::PresentClassesOnly => "region loss averaged over the classes present only, as kornia 0.9 tversky_loss",
+            Bug::EmptyClassesZeroed => "region loss zero for classes without a positive pixel, as segmentation_models_pytorch",
+            Bug::SmoothingInDenominatorOnly => "region loss smoothed in the denominator only, as Keras and kornia",
+            Bug::GradientProjected => "gradient projected onto the simplex (a softmax taken twice)",
+            Bug::HalfGradientWhereEqual => "gradient halved where p == y (TP as an L1 form, sign(0) = 0)",
             Bug::LayoutIgnored => "the case's layout ignored (the buffer read as the backend's own layout: channels-last for original, channels-first otherwise)",
         }
     }
@@ -282,13 +297,32 @@ pub fn run(case: &Case, k: &Knobs) -> Response {
     };
     match out {
         Ok((loss, grad)) => {
-            let grad = if native == given || rank < 3 {
+            let mut grad = if native == given || rank < 3 {
                 grad
             } else if native == Layout::ChannelsLast {
                 last_to_first(&grad, &shape)
             } else {
                 first_to_last(&grad, &shape)
             };
+            if k.bug(Bug::GradientProjected) && rank >= 2 {
+                let g = Grid::of(&p.pred.shape, p.layout);
+                if g.classes >= 2 {
+                    for b in 0..g.batch {
+                        for s in 0..g.spatial {
+                            let mean = (0..g.classes).map(|c| grad[g.at(b, s, c)]).sum::<f32>()
+                                / g.classes as f32;
+                            (0..g.classes).for_each(|c| grad[g.at(b, s, c)] -= mean);
+                        }
+                    }
+                }
+            }
+            if k.bug(Bug::HalfGradientWhereEqual) {
+                for (i, v) in grad.iter_mut().enumerate() {
+                    if p.pred.data[i] == p.target.data[i] {
+                        *v *= 0.5;
+                    }
+                }
+            }
             Response::from_f32(&loss, &grad)
         }
         Err(Outcome::Skip(s)) => Response::Skip(s),
@@ -481,7 +515,6 @@ fn original(
             } else {
                 (p.to_vec(), vec![true; p.len()], vec![1.0; p.len()])
             };
-            let count = (b_n * c_n) as f32;
             let gamma = if f == FocalTverskyLoss {
                 r("gamma")
             } else {
@@ -489,10 +522,38 @@ fn original(
             };
             let mut terms = Vec::new();
             let mut xs = Vec::new();
-            for b in 0..b_n {
+            let pooled = k.bug(Bug::StatisticsOverBatch);
+            let items = if pooled { 1 } else { b_n };
+            let region_ix = |b: usize, c: usize| -> Vec<usize> {
+                if pooled {
+                    (0..b_n).flat_map(|bb| idx(bb, c)).collect()
+                } else {
+                    idx(b, c)
+                }
+            };
+            let present = |ix: &[usize]| ix.iter().any(|&i| y[i] > 0.0);
+            let count = if k.bug(Bug::PresentClassesOnly) {
+                let n = (0..items)
+                    .flat_map(|b| (0..c_n).map(move |c| (b, c)))
+                    .filter(|&(b, c)| present(&region_ix(b, c)))
+                    .count();
+                n.max(1) as f32
+            } else {
+                (items * c_n) as f32
+            };
+            for b in 0..items {
                 for c in 0..c_n {
-                    let ix = idx(b, c);
-                    let st = stats(&q, y, &ix, delta, smooth, k);
+                    let ix = region_ix(b, c);
+                    if !present(&ix)
+                        && (k.bug(Bug::PresentClassesOnly) || k.bug(Bug::EmptyClassesZeroed))
+                    {
+                        continue;
+                    }
+                    let mut st = stats(&q, y, &ix, delta, smooth, k);
+                    if k.bug(Bug::SmoothingInDenominatorOnly) {
+                        st.num = st.tp;
+                        st.ti = st.num / st.den;
+                    }
                     let x = 1.0 - st.ti;
                     xs.push(x);
                     let (v, dx) =
