@@ -702,8 +702,9 @@ pub fn edge_cases() -> Vec<Case> {
 }
 
 /// Logits at saturation for `paper` (one channel through the sigmoid, several through the
-/// softmax; `|z|` up to 15, where a framework's `1 - σ(z)` keeps few digits), and the per-item
-/// reductions on a batch of two (the `logits` and `reduction` groups).
+/// softmax; `|z|` up to 15, where a framework's `1 - σ(z)` keeps few digits), rare sets (empty,
+/// {0}, several classes), and the per-item reductions on a batch of two (the `logits`, `rare`
+/// and `reduction` groups).
 fn paper_input_cases(spec: &crate::registry::FunctionSpec, seed: &mut u64) -> Vec<Case> {
     const LOGITS: [f64; 12] = [
         1.0, 4.0, 8.0, -8.0, 12.0, -12.0, 15.0, -15.0, 0.5, -2.0, 6.0, -6.0,
@@ -766,6 +767,24 @@ fn paper_input_cases(spec: &crate::registry::FunctionSpec, seed: &mut u64) -> Ve
                 target,
             );
         }
+    }
+    for rare in [&[][..], &[0.0][..], &[1.0, 3.0][..]] {
+        let shape = vec![1, 4, 3, 4];
+        let mut params = Params::new();
+        params.insert("rare_classes".into(), ParamValue::List(rare.to_vec()));
+        *seed += 1;
+        let (pred, target) = kind_inputs(Kind::Softmax, &shape, Layout::ChannelsFirst, *seed);
+        let name: Vec<String> = rare.iter().map(|c| format!("{c}")).collect();
+        push(
+            *seed,
+            format!("rare-[{}]/default", name.join(",")),
+            "rare",
+            shape,
+            Layout::ChannelsFirst,
+            params,
+            pred,
+            target,
+        );
     }
     for reduction in ["none", "none-per-class"] {
         let shape = vec![2, 3, 4, 3];

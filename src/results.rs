@@ -228,14 +228,35 @@ pub fn case_from_file(c: &FixtureCase) -> Result<Case, UflError> {
     })
 }
 
-fn param_json(v: &ParamValue) -> Value {
+/// A parameter as JSON: integer parameters (`ignore_index`, `num_classes`, `rare_classes`)
+/// as JSON integers, as Python and serde readers expect them; the readers here still accept
+/// integral floats such as `255.0` there, as files written before hold them.
+fn param_json(v: &ParamValue, integer: bool) -> Value {
+    let number = |x: f64| {
+        if integer && x.fract() == 0.0 && x.abs() < 9.0e15 {
+            Value::from(x as i64)
+        } else {
+            json_number(x)
+        }
+    };
     match v {
         ParamValue::Null => Value::Null,
         ParamValue::Bool(b) => Value::Bool(*b),
-        ParamValue::Number(x) => json_number(*x),
-        ParamValue::List(xs) => xs.iter().map(|&x| json_number(x)).collect(),
+        ParamValue::Number(x) => number(*x),
+        ParamValue::List(xs) => xs.iter().map(|&x| number(x)).collect(),
         ParamValue::Text(t) => Value::from(t.clone()),
     }
+}
+
+/// Whether the parameter `name` of `problem`'s function takes integers.
+fn integer_param(problem: &crate::eval::Problem, name: &str) -> bool {
+    use crate::registry::Kind;
+    problem
+        .function
+        .spec()
+        .signature(problem.convention)
+        .and_then(|sig| sig.params.iter().find(|p| p.name == name))
+        .is_some_and(|p| matches!(p.kind, Kind::Int | Kind::IntOrNull | Kind::ClassesOrNull))
 }
 
 /// Writes `cases` as `dir/cases.json` (and `.npy` files under `dir/arrays/`); returns its path.
@@ -265,7 +286,7 @@ pub fn write_cases(cases: &[Case], dir: &Path) -> Result<PathBuf, UflError> {
             "function": p.function.name(),
             "convention": p.convention.name(),
             "layout": p.layout.name(),
-            "params": p.params.iter().map(|(k, v)| (k.clone(), param_json(v))).collect::<Map<_, _>>(),
+            "params": p.params.iter().map(|(k, v)| (k.clone(), param_json(v, integer_param(p, k)))).collect::<Map<_, _>>(),
             "dtype": p.dtype.name(),
             "shape": p.pred.shape,
             "y_pred": array("pred", &p.pred.shape, &p.pred.data)?,

@@ -258,3 +258,53 @@ fn large_arrays_travel_as_npy_and_fixture_files_serve_as_cases() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+/// Integer parameters travel as JSON integers (`rare_classes` here), and a case file holding
+/// them as integral floats, as files written before do, is still read.
+#[test]
+fn integer_parameters_are_json_integers_and_integral_floats_are_still_read() {
+    let dir = scratch("integers");
+    let (code, out, err) = run_cli(
+        bin()
+            .args(["cases", "--groups", "edge", "--filter", "rare"])
+            .arg("--out")
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("18 cases"), "{out}");
+    let cases = dir.join("cases.json");
+    let mut file: Value = serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+    let several = file["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["params"]["rare_classes"]
+                .as_array()
+                .is_some_and(|l| l.len() == 2)
+        })
+        .expect("a case with two rare classes");
+    assert_eq!(
+        several["params"]["rare_classes"],
+        json!([1, 3]),
+        "{several}"
+    );
+    assert!(several["params"]["rare_classes"][0].is_u64());
+    // The same file with integral floats: read, checked, passed.
+    for c in file["cases"].as_array_mut().unwrap() {
+        if let Some(list) = c["params"]["rare_classes"].as_array_mut() {
+            for v in list.iter_mut() {
+                *v = json!(v.as_f64().unwrap());
+            }
+        }
+    }
+    let floats = dir.join("floats.json");
+    std::fs::write(&floats, file.to_string()).unwrap();
+    assert!(std::fs::read_to_string(&floats)
+        .unwrap()
+        .contains("[1.0,3.0]"));
+    let good = dir.join("good.json");
+    write_results(&cases, &Knobs::PLAIN, &good, |_| {});
+    let (code, out, err) = check(&floats, &good);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
