@@ -297,17 +297,10 @@ impl Problem {
     /// answered by it (`fast.rs`: the same expressions, within the same error bound);
     /// `evaluate_in::<f64>(true)` always runs the generic evaluator.
     pub fn evaluate(&self) -> Result<Evaluation, UflError> {
-        if let Some(answer) = crate::fast::evaluate(self) {
-            return Ok(answer);
+        match crate::fast::evaluate(self) {
+            Some(answer) => Ok(answer),
+            None => self.evaluate_with(Overrides::default()),
         }
-        let out = self.run_generic::<f64>(true, Overrides::default(), |p| {
-            (p.pred.data.clone(), p.target.data.clone())
-        })?;
-        Ok(Evaluation {
-            loss: out.loss,
-            loss_shape: out.loss_shape,
-            grad: out.grad.unwrap_or_default(),
-        })
     }
 
     /// The same evaluator in another number type; inputs are converted with [`Real::cst`].

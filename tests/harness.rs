@@ -16,6 +16,16 @@ fn harness(declared: Declared) -> Harness {
     Harness::new(default_cases(DEFAULT_SEED), declared)
 }
 
+/// The diagnosis of a failed case, if it has one.
+fn diagnosis(r: &ufl_oracle::harness::CaseResult) -> Option<&str> {
+    match &r.verdict {
+        ufl_oracle::harness::Verdict::Fail {
+            diagnosis: Some(d), ..
+        } => Some(d.as_str()),
+        _ => None,
+    }
+}
+
 #[test]
 fn correct_backends_are_never_failed_and_every_planted_bug_is_caught() {
     let f32_harness = harness(Declared::F32);
@@ -267,7 +277,6 @@ fn corrupting_the_comparable_entries_of_undetermined_cases_is_caught() {
 /// fails: δ in the Tversky index only, δ in the focal weights only, λ on the other term.
 #[test]
 fn each_planted_swap_is_named_by_its_own_variant() {
-    use ufl_oracle::harness::Verdict;
     let h = harness(Declared::F32);
     for (bug, label) in [
         (
@@ -282,15 +291,7 @@ fn each_planted_swap_is_named_by_its_own_variant() {
         (Bug::LambdaSwapped, "on the other term"),
     ] {
         let report = h.run(|case| run(case, &Knobs::with_bug(bug)));
-        let diagnoses: Vec<&str> = report
-            .failures()
-            .filter_map(|r| match &r.verdict {
-                Verdict::Fail {
-                    diagnosis: Some(d), ..
-                } => Some(d.as_str()),
-                _ => None,
-            })
-            .collect();
+        let diagnoses: Vec<&str> = report.failures().filter_map(diagnosis).collect();
         let named = diagnoses.iter().filter(|d| d.contains(label)).count();
         let failed = report.tally().failed;
         println!(
@@ -429,7 +430,6 @@ fn sequential_accumulation_is_named_and_passes_when_declared() {
 /// the failing cases of the functions each applies to, at least 80% name it.
 #[test]
 fn library_behaviours_are_diagnosed_by_name() {
-    use ufl_oracle::harness::Verdict;
     let h = harness(Declared::F32);
     let region = ["dice_loss", "tversky_loss", "focal_tversky_loss"];
     let all: &[&str] = &[];
@@ -478,12 +478,7 @@ fn library_behaviours_are_diagnosed_by_name() {
                 functions.is_empty()
                     || (r.convention == "original" && functions.contains(&r.function.as_str()))
             })
-            .filter_map(|r| match &r.verdict {
-                Verdict::Fail {
-                    diagnosis: Some(d), ..
-                } => Some(d.as_str()),
-                _ => None,
-            })
+            .filter_map(diagnosis)
             .collect();
         let named = diagnoses.iter().filter(|d| d.contains(label)).count();
         println!("{}: {named} of {} named", bug.describe(), diagnoses.len());
