@@ -496,3 +496,44 @@ fn library_behaviours_are_diagnosed_by_name() {
         );
     }
 }
+
+/// The framework groupings hold in float64 too: an independent float64 backend computing
+/// `paper` on saturated logits as autograd does (with the cross entropy through a log-softmax
+/// or through the log of the softmax) passes every logits case judged at float64; the same
+/// backend returning a float32 loss fails, diagnosed by name.
+#[test]
+fn a_float64_framework_backend_passes_the_logits_cases() {
+    let cases: Vec<_> = default_cases(DEFAULT_SEED)
+        .into_iter()
+        .filter(|c| c.in_group("logits"))
+        .collect();
+    let h = Harness::new(cases, Declared::F64);
+    for log_softmax in [false, true] {
+        let report = h.run(|case| backends::float64::run(case, log_softmax, false));
+        println!(
+            "float64 framework backend (log-softmax {log_softmax}) on the logits cases: {}",
+            report.summary()
+        );
+        assert!(report.tally().passed >= 20, "{}", report.summary());
+        report.assert_ok();
+    }
+    // The two groupings really differ somewhere (in the last bits), so both are tested.
+    let differ = h
+        .expectations()
+        .iter()
+        .filter(|e| {
+            backends::float64::run(&e.case, false, false)
+                != backends::float64::run(&e.case, true, false)
+        })
+        .count();
+    assert!(differ > 0, "log-softmax changed no output");
+    let report = h.run(|case| backends::float64::run(case, false, true));
+    let failed = report.tally().failed;
+    let named = report
+        .failures()
+        .filter_map(diagnosis)
+        .filter(|d| d.contains("a float32 loss for float64 input"))
+        .count();
+    println!("float32 loss for float64 input: {named} of {failed} failures named");
+    assert!(failed > 0 && named * 5 >= failed * 4, "{named} of {failed}");
+}

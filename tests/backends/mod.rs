@@ -8,6 +8,8 @@
 
 #![allow(dead_code, clippy::too_many_arguments, clippy::needless_range_loop)]
 
+pub mod float64;
+
 use ufl_oracle::cases::Case;
 use ufl_oracle::harness::Response;
 use ufl_oracle::params::resolve;
