@@ -4,7 +4,8 @@
 //! (`g·y·(1-y)`, `y·(g - Σ g·y)`). Mean reduction and the class-sum region term only; other
 //! cases are skipped. With `log_softmax` the cross entropy of several channels takes `ln q`
 //! from a log-softmax (`z - max - ln Σ exp`) and its backward (`g - q·Σ g`) where the clip
-//! does not bind. `float32_loss` rounds the loss to float32 (Keras 3.15.1 on torch).
+//! does not bind; with `other_order`, `FN = Σy - TP`, `FP = Σq - TP` and powers as
+//! `exp(e·ln x)`. `float32_loss` rounds the loss to float32 (Keras 3.15.1 on torch).
 
 use ufl_oracle::cases::Case;
 use ufl_oracle::harness::Response;
@@ -12,8 +13,28 @@ use ufl_oracle::params::resolve;
 use ufl_oracle::tensor::Grid;
 use ufl_oracle::{Convention, FunctionId};
 
+/// How the float64 backend groups its computation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Grouping {
+    pub log_softmax: bool,
+    pub other_order: bool,
+    pub float32_loss: bool,
+}
+
 /// Runs the backend on one case.
-pub fn run(case: &Case, log_softmax: bool, float32_loss: bool) -> Response {
+pub fn run(case: &Case, k: Grouping) -> Response {
+    let Grouping {
+        log_softmax,
+        other_order,
+        float32_loss,
+    } = k;
+    let pow = |x: f64, e: f64| {
+        if other_order && x > 0.0 {
+            (e * x.ln()).exp()
+        } else {
+            x.powf(e)
+        }
+    };
     use FunctionId::*;
     let p = &case.problem;
     let Ok(hp) = resolve(p.function, p.convention, &p.params) else {
@@ -109,9 +130,9 @@ pub fn run(case: &Case, log_softmax: bool, float32_loss: bool) -> Response {
                         let df = if gamma == 0.0 {
                             0.0
                         } else {
-                            -gamma * (1.0 - qi).powf(gamma - 1.0)
+                            -gamma * pow(1.0 - qi, gamma - 1.0)
                         };
-                        ((1.0 - qi).powf(gamma), df)
+                        (pow(1.0 - qi, gamma), df)
                     } else {
                         (1.0, 0.0)
                     };
@@ -129,15 +150,23 @@ pub fn run(case: &Case, log_softmax: bool, float32_loss: bool) -> Response {
             if tversky_part {
                 let idx: Vec<usize> = (0..n).map(|s| at(b, s, c)).collect();
                 let tp: f64 = idx.iter().map(|&i| target[i] * q[i]).sum();
-                let fn_: f64 = idx.iter().map(|&i| target[i] * (1.0 - q[i])).sum();
-                let fp: f64 = idx.iter().map(|&i| (1.0 - target[i]) * q[i]).sum();
+                let (fn_, fp): (f64, f64) = if other_order {
+                    let sum_y: f64 = idx.iter().map(|&i| target[i]).sum();
+                    let sum_q: f64 = idx.iter().map(|&i| q[i]).sum();
+                    (sum_y - tp, sum_q - tp)
+                } else {
+                    (
+                        idx.iter().map(|&i| target[i] * (1.0 - q[i])).sum(),
+                        idx.iter().map(|&i| (1.0 - target[i]) * q[i]).sum(),
+                    )
+                };
                 let num = tp + eps;
                 let den = tp + delta * fn_ + (1.0 - delta) * fp + eps;
                 let ti = num / den;
                 let x = 1.0 - ti;
                 let (term, dterm) = if symmetric || is_rare {
                     let e = 1.0 - gamma;
-                    (x.powf(e), e * x.powf(e - 1.0))
+                    (pow(x, e), e * pow(x, e - 1.0))
                 } else {
                     (x, 1.0)
                 };
