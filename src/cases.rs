@@ -968,8 +968,54 @@ pub fn float16_cases() -> Vec<Case> {
 /// The default case set: `edge`, `random` (from `seed`) and `fixture`.
 pub fn default_cases(seed: u64) -> Vec<Case> {
     let mut cases = edge_cases();
-    cases.extend(random_cases(seed, DEFAULT_RANDOM_CASES));
+    cases.extend(default_random_cases(seed));
     cases.extend(fixture_cases());
+    cases
+}
+
+/// The `random` group of the default set: [`DEFAULT_RANDOM_CASES`] draws, and for every
+/// (function, convention) drawn in one layout only, its first case again in the other layout
+/// (the same problem transposed, id suffixed `/other-layout`), so that both layouts of every
+/// drawn pair are checked whatever the seed.
+pub fn default_random_cases(seed: u64) -> Vec<Case> {
+    let mut cases = random_cases(seed, DEFAULT_RANDOM_CASES);
+    let mut seen: Vec<(FunctionId, Convention, Layout)> = cases
+        .iter()
+        .map(|c| (c.problem.function, c.problem.convention, c.problem.layout))
+        .collect();
+    let mut extra = Vec::new();
+    for c in &cases {
+        let p = &c.problem;
+        if p.pred.shape.len() < 3 || p.target.shape != p.pred.shape {
+            continue;
+        }
+        let other = match p.layout {
+            Layout::ChannelsLast => Layout::ChannelsFirst,
+            Layout::ChannelsFirst => Layout::ChannelsLast,
+        };
+        if seen.contains(&(p.function, p.convention, other)) {
+            continue;
+        }
+        seen.push((p.function, p.convention, other));
+        let (pred, target) = match p.layout {
+            Layout::ChannelsLast => (
+                p.pred.channels_last_to_first(),
+                p.target.channels_last_to_first(),
+            ),
+            Layout::ChannelsFirst => (
+                p.pred.channels_first_to_last(),
+                p.target.channels_first_to_last(),
+            ),
+        };
+        let mut twin = c.clone();
+        twin.id = format!("{}/other-layout", c.id);
+        twin.groups.retain(|g| g != "error");
+        twin.problem.pred = pred;
+        twin.problem.target = target;
+        twin.problem.layout = other;
+        extra.push(twin);
+    }
+    cases.extend(mark_errors(extra));
     cases
 }
 
@@ -979,7 +1025,7 @@ pub fn cases_of_groups(groups: &[&str], seed: u64) -> Vec<Case> {
     for g in groups {
         match *g {
             "edge" => out.extend(edge_cases()),
-            "random" => out.extend(random_cases(seed, DEFAULT_RANDOM_CASES)),
+            "random" => out.extend(default_random_cases(seed)),
             "fixture" => out.extend(fixture_cases()),
             "large" => out.extend(large_cases()),
             "f16" => out.extend(float16_cases()),

@@ -334,6 +334,26 @@ fn a_backend_ignoring_the_layout_is_caught_for_every_function() {
             }
         }
     }
+    // Every (function, convention) drawn in the random group is there in both layouts.
+    let random: Vec<_> = cases
+        .iter()
+        .filter(|c| c.in_group("random") && c.problem.pred.shape.len() >= 3)
+        .collect();
+    for c in &random {
+        for layout in [Layout::ChannelsLast, Layout::ChannelsFirst] {
+            assert!(
+                random
+                    .iter()
+                    .any(|r| r.problem.function == c.problem.function
+                        && r.problem.convention == c.problem.convention
+                        && r.problem.layout == layout),
+                "no {} random case of {}/{}",
+                layout.name(),
+                c.problem.function.name(),
+                c.problem.convention
+            );
+        }
+    }
     let report = harness(Declared::F32).run(|case| run(case, &Knobs::with_bug(Bug::LayoutIgnored)));
     let mut caught: HashMap<(String, String), usize> = HashMap::new();
     for r in report.failures() {
