@@ -330,23 +330,11 @@ fn accumulation(
     }
     let bits = declared.compute.bits();
     let kept = (-worst.log2()).clamp(0.0, bits as f64);
-    let (batch, classes) = problem_extents(problem);
-    let terms = problem.pred.data.len() / (batch * classes).max(1);
+    let terms = crate::tensor::Grid::of(&problem.pred.shape, problem.layout).spatial;
     Some(format!(
         "consistent with sequential {} accumulation over {terms} terms (the worst entry keeps {kept:.1} of {bits} bits); use pairwise or tree sums, or declare summation = sequential",
         declared.compute
     ))
-}
-
-/// The batch and class extents of a problem's prediction.
-fn problem_extents(problem: &Problem) -> (usize, usize) {
-    let shape = &problem.pred.shape;
-    let batch = shape.first().copied().unwrap_or(1);
-    let classes = match problem.layout {
-        crate::tensor::Layout::ChannelsLast => shape.last().copied().unwrap_or(1),
-        crate::tensor::Layout::ChannelsFirst => shape.get(1).copied().unwrap_or(1),
-    };
-    (batch, classes)
 }
 
 /// Gradient-only variants built from the oracle's gradient, each with its tolerances: what a
@@ -363,8 +351,8 @@ fn gradient_variants(
 )> {
     let mut out = Vec::new();
     let u = declared.compute.unit_roundoff();
-    let (batch, classes) = problem_extents(problem);
     let grid = crate::tensor::Grid::of(&problem.pred.shape, problem.layout);
+    let (batch, classes) = (grid.batch, grid.classes);
     if classes >= 2 && grid.len() == expected.grad.len() {
         // Projected onto the simplex: the mean over the classes of a position removed (the
         // backward of a softmax taken on top of probabilities).

@@ -111,6 +111,9 @@ pub struct Expectation {
     pub judged_at: Declared,
     pub answer: Result<Evaluation, UflError>,
     pub tolerances: Option<Tolerances>,
+    /// Some prediction entry lies exactly on a clip bound (see
+    /// [`Problem::has_input_on_a_clip_bound`]), computed once.
+    pub on_clip_bound: bool,
     /// For a `paper` or `monai` case with a prediction exactly on a clip bound: the oracle's
     /// answer under each other gradient rule shipped libraries follow there (see
     /// [`ClipGradient`]), each accepted as the convention's own is.
@@ -128,7 +131,7 @@ pub struct ClipAlternative {
 /// The alternatives of [`Expectation::clip_alternatives`]: computed, not waived — every entry
 /// of the output is compared under the alternative rule, not only those on the bounds.
 fn clip_alternatives(problem: &Problem, judged_at: Declared) -> Vec<ClipAlternative> {
-    if problem.convention == Convention::Original || !problem.has_input_on_a_clip_bound() {
+    if problem.convention == Convention::Original {
         return Vec::new();
     }
     let own = problem.own_clip_gradient();
@@ -244,9 +247,10 @@ impl Harness {
                     .as_ref()
                     .ok()
                     .and_then(|_| case.problem.tolerances(judged_at).ok());
+                let on_clip_bound = case.problem.has_input_on_a_clip_bound();
                 let clip_alternatives = match answer {
-                    Ok(_) => clip_alternatives(&case.problem, judged_at),
-                    Err(_) => Vec::new(),
+                    Ok(_) if on_clip_bound => clip_alternatives(&case.problem, judged_at),
+                    _ => Vec::new(),
                 };
                 Expectation {
                     case,
@@ -254,6 +258,7 @@ impl Harness {
                     judged_at,
                     answer,
                     tolerances,
+                    on_clip_bound,
                     clip_alternatives,
                 }
             })
@@ -396,9 +401,11 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> (Verdict, Opt
         Err(v) => return (v, None),
     };
     let own = compare_outputs(answer, tol, &loss, &grad);
-    let on_bound = e.case.problem.has_input_on_a_clip_bound();
     if !matches!(own, Verdict::Fail { .. }) {
-        return (own, on_bound.then(|| e.case.problem.own_clip_gradient()));
+        return (
+            own,
+            e.on_clip_bound.then(|| e.case.problem.own_clip_gradient()),
+        );
     }
     for alt in &e.clip_alternatives {
         let v = compare_outputs(&alt.answer, &alt.tolerances, &loss, &grad);
