@@ -37,10 +37,18 @@
 //! Theorem 3.1) with `λ = 8`: under their model of independent rounding errors it is exceeded with
 //! probability below `2(n-1)·e^(-32) ≈ (n-1)·2.5e-14`, i.e. never in practice even for 10⁷ terms.
 //!
-//! An operand whose bound reaches its own magnitude (`e ≥ |v| > 0`) carries no significant digit;
-//! when it enters a non-linear operation (a division, `ln`, a power, a square root) the result is
-//! marked [`Bounded::lost`]: the target precision cannot determine it, and a reference comparison
-//! must report it as such rather than pass or fail it.
+//! An operand whose bound reaches its own magnitude (`e ≥ |v| > 0`) carries no significant digit,
+//! and a first-order bound through a step singular at 0 (a division, `ln`, a power, a square
+//! root) would say nothing sound. Such a step is evaluated by interval instead: the
+//! implementation's operand is either 0 or a float of magnitude at least a known floor
+//! ([`Bounded::least_nonzero`]: a sum or difference of floats is 0 or at least the finer spacing
+//! of its operands — `1 - TI` in float32 with `TI` just below 1 is 0 or at least `2^-24` — a
+//! product or quotient at least the product or quotient of the operands' least magnitudes), or,
+//! for a grouping more accurate than the one modelled, within a factor 4 of the exact value. The
+//! bound is the widest distance from the exact result to the step's image of those operands;
+//! where the image holds a NaN or an infinity (the operand 0 through `x^-¼`) the result is marked
+//! [`Bounded::lost`]: a correct implementation may return a non-finite value there, and a
+//! comparison leaves such a value undecided, while a finite answer outside the bound is wrong.
 
 use crate::real::Real;
 use num_traits::{Float, Num, NumCast, One, ToPrimitive, Zero};
@@ -62,8 +70,14 @@ pub struct Bounded<const P: u32, const A: bool = false> {
     pub v: f64,
     /// Bound on the absolute error of a `P`-bit implementation.
     pub e: f64,
-    /// True when an operand without a significant digit entered a non-linear step.
+    /// True when a correct implementation may compute a NaN or an infinity here: an operand
+    /// that may be zero (or of either sign) entered a step that is singular there.
     pub lost: bool,
+    /// A lower bound, beyond `|v| - e`, on the magnitude of the implementation's value when it
+    /// is not zero (0 where nothing more is known): a sum or difference of floats is zero or at
+    /// least the finer spacing of its operands, a product at least the product of their least
+    /// magnitudes.
+    pub min_nonzero: f64,
 }
 
 /// float32's error model.
@@ -91,6 +105,7 @@ impl<const P: u32, const A: bool> Bounded<P, A> {
             v,
             e: 0.0,
             lost: false,
+            min_nonzero: 0.0,
         }
     }
 
@@ -100,6 +115,7 @@ impl<const P: u32, const A: bool> Bounded<P, A> {
             v,
             e: (v - round_to_bits(v, P)).abs(),
             lost: false,
+            min_nonzero: 0.0,
         }
     }
 
@@ -113,7 +129,120 @@ impl<const P: u32, const A: bool> Bounded<P, A> {
         self.e > 0.0 && self.e >= self.v.abs()
     }
 
-    fn unary(self, v: f64, slope: f64, nonlinear: bool) -> Self {
+    /// The smallest positive value of the modelled format (its least subnormal).
+    fn smallest_positive() -> f64 {
+        match P {
+            8 => (-133f64).exp2(),
+            11 => (-24f64).exp2(),
+            24 => (-149f64).exp2(),
+            _ => f64::from_bits(1),
+        }
+    }
+
+    /// A lower bound on the magnitude of the implementation's value when it is not zero
+    /// (infinite for an exact zero, which is never anything else).
+    pub fn least_nonzero(&self) -> f64 {
+        if self.e == 0.0 {
+            return if self.v == 0.0 {
+                f64::INFINITY
+            } else {
+                self.v.abs()
+            };
+        }
+        (self.v.abs() - self.e)
+            .max(self.min_nonzero)
+            .max(Self::smallest_positive())
+    }
+
+    /// The spacing of the `P`-bit floats the implementation's value can be (infinite for an
+    /// exact zero): its ulp at [`Bounded::least_nonzero`]. Every such value is a multiple of it.
+    fn spacing(&self) -> f64 {
+        let least = self.least_nonzero();
+        if !least.is_finite() {
+            return f64::INFINITY;
+        }
+        if least < f64::MIN_POSITIVE {
+            return Self::smallest_positive();
+        }
+        let exponent = ((least.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+        2f64.powi(exponent - (P as i32 - 1))
+            .max(Self::smallest_positive())
+    }
+
+    /// `m` rounded down by one rounding of the format (a rounded product or quotient of
+    /// magnitude at least `m` is at least this), 0 where nothing is known.
+    fn rounded_down(m: f64) -> f64 {
+        let r = m * (1.0 - 2.0 * Self::U) - Self::smallest_positive();
+        if r.is_finite() {
+            r.max(0.0)
+        } else if m.is_infinite() {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    }
+
+    /// `f` of an operand without a significant digit, by interval: the implementation's
+    /// operand is 0, or of magnitude at least [`Bounded::least_nonzero`] (the float lattice
+    /// floor) within `v ± e`, or — for a grouping more accurate than the expression modelled —
+    /// within a factor 4 of `v`; `f` is monotone on each side of 0 (every singular step of the
+    /// losses is). The result's bound is the largest distance from `f(v)` to the image of any
+    /// admissible operand, plus `rounding(x, f(x))` there (the step's own rounding); an image
+    /// that is NaN or infinite means a correct implementation may return it (`lost`), and a
+    /// range that crosses the edge of `f`'s domain or overflows makes the bound infinite.
+    fn image(self, v: f64, f: impl Fn(f64) -> f64, rounding: impl Fn(f64, f64) -> f64) -> Self {
+        let floor = if self.v == 0.0 {
+            self.least_nonzero()
+        } else {
+            self.least_nonzero().min(self.v.abs() / 4.0)
+        };
+        let mut e: f64 = 0.0;
+        let mut singular = false;
+        for zero in [0.0, -0.0] {
+            let y = f(zero);
+            if y.is_finite() {
+                e = e.max((y - v).abs() + rounding(zero, y));
+            } else {
+                singular = true;
+            }
+        }
+        for (lo, hi) in [(floor, self.v + self.e), (self.v - self.e, -floor)] {
+            if lo > hi {
+                continue;
+            }
+            let (a, b) = (f(lo), f(hi));
+            if a.is_nan() && b.is_nan() {
+                // Outside the domain on this side: the implementation's value is NaN.
+                singular = true;
+            } else if a.is_finite() && b.is_finite() {
+                e = e
+                    .max((a - v).abs() + rounding(lo, a))
+                    .max((b - v).abs() + rounding(hi, b));
+            } else {
+                e = f64::INFINITY;
+            }
+        }
+        Self {
+            v,
+            e,
+            lost: self.lost || singular,
+            min_nonzero: 0.0,
+        }
+    }
+
+    /// A step that is singular at 0 (`ln`, a square root, a negative power, …): by
+    /// [`Bounded::image`] when the operand has no significant digit, else to first order.
+    fn nonlinear(self, f: fn(f64) -> f64, slope: f64) -> Self {
+        let v = f(self.v);
+        if self.insignificant() {
+            self.image(v, f, |_, y| 2.0 * Self::U * y.abs())
+        } else {
+            self.unary(v, slope)
+        }
+    }
+
+    /// A smooth step, to first order (see [`Bounded::nonlinear`] for the singular ones).
+    fn unary(self, v: f64, slope: f64) -> Self {
         let propagated = if self.e == 0.0 {
             0.0
         } else {
@@ -122,7 +251,8 @@ impl<const P: u32, const A: bool> Bounded<P, A> {
         Self {
             v,
             e: propagated + 2.0 * Self::U * v.abs(),
-            lost: self.lost || (nonlinear && self.insignificant()),
+            lost: self.lost,
+            min_nonzero: 0.0,
         }
     }
 }
@@ -180,6 +310,7 @@ impl<const P: u32, const A: bool> Add for Bounded<P, A> {
             v,
             e: self.e + o.e + if exact { 0.0 } else { Self::U * v.abs() },
             lost: self.lost || o.lost,
+            min_nonzero: self.spacing().min(o.spacing()),
         }
     }
 }
@@ -193,6 +324,7 @@ impl<const P: u32, const A: bool> Sub for Bounded<P, A> {
             v,
             e: self.e + o.e + if exact { 0.0 } else { Self::U * v.abs() },
             lost: self.lost || o.lost,
+            min_nonzero: self.spacing().min(o.spacing()),
         }
     }
 }
@@ -208,6 +340,7 @@ impl<const P: u32, const A: bool> Mul for Bounded<P, A> {
             v,
             e,
             lost: self.lost || o.lost,
+            min_nonzero: Self::rounded_down(self.least_nonzero() * o.least_nonzero()),
         }
     }
 }
@@ -216,11 +349,17 @@ impl<const P: u32, const A: bool> Div for Bounded<P, A> {
     type Output = Self;
     fn div(self, o: Self) -> Self {
         let v = self.v / o.v;
+        if o.insignificant() {
+            // The divisor may be 0 or tiny: the reciprocal by interval, then the product.
+            let recip = o.image(1.0 / o.v, |x| 1.0 / x, |_, y| Self::U * y.abs());
+            return Self { v, ..self * recip };
+        }
         let e = (self.e + v.abs() * o.e) / o.v.abs() + Self::U * v.abs();
         Self {
             v,
             e,
-            lost: self.lost || o.lost || o.insignificant(),
+            lost: self.lost || o.lost,
+            min_nonzero: Self::rounded_down(self.least_nonzero() / (o.v.abs() + o.e)),
         }
     }
 }
@@ -233,6 +372,7 @@ impl<const P: u32, const A: bool> Rem for Bounded<P, A> {
             v,
             e: self.e + o.e,
             lost: self.lost || o.lost,
+            min_nonzero: 0.0,
         }
     }
 }
@@ -374,71 +514,83 @@ impl<const P: u32, const A: bool> Float for Bounded<P, A> {
     }
     fn powi(self, n: i32) -> Self {
         let v = self.v.powi(n);
+        if self.insignificant() && n != 0 && n != 1 {
+            return self.image(v, |x| x.powi(n), |_, y| 2.0 * Self::U * y.abs());
+        }
         let slope = if n == 0 {
             0.0
         } else {
             n as f64 * self.v.powi(n - 1)
         };
-        self.unary(v, slope, n < 0)
+        self.unary(v, slope)
     }
     fn powf(self, n: Self) -> Self {
         let v = self.v.powf(n.v);
         let integer_exponent = n.e == 0.0 && n.v.fract() == 0.0 && n.v >= 0.0;
-        if self.v == 0.0 {
-            // Not differentiable (or infinite slope) at zero: bound by the power of the error.
-            let e = if self.e == 0.0 { 0.0 } else { self.e.powf(n.v) };
+        // x^n·|ln x|, taken as 0 at x = 0 (where x^n is 0 for n > 0, or singular).
+        let log_scaled = |x: f64, y: f64| {
+            if x == 0.0 {
+                0.0
+            } else {
+                (y * x.abs().ln()).abs()
+            }
+        };
+        // An uncertain exponent moves the result by |x^n·ln x|·e_n. A power evaluated as
+        // exp(n·ln x) rounds ln x (absolute error u·|ln x|), which n·ln x carries into the
+        // result relatively: u·|n·ln x|·|r| beyond the 2u|r| of a direct pow.
+        let own = |x: f64, y: f64| {
+            let via_logarithm = if integer_exponent {
+                0.0
+            } else {
+                Self::U * n.v.abs() * log_scaled(x, y)
+            };
+            2.0 * Self::U * y.abs() + via_logarithm + n.e * log_scaled(x, y)
+        };
+        if self.v == 0.0 && self.e == 0.0 {
             return Self {
                 v,
-                e,
-                lost: self.lost || n.lost || (self.e > 0.0 && !integer_exponent),
+                e: 0.0,
+                lost: self.lost || n.lost,
+                min_nonzero: 0.0,
             };
         }
-        let base = self.unary(v, n.v * self.v.powf(n.v - 1.0), !integer_exponent);
-        let from_exponent = if n.e == 0.0 {
-            0.0
-        } else {
-            (v * self.v.abs().ln()).abs() * n.e
-        };
-        // A power evaluated as exp(n·ln x) rounds ln x (absolute error u·|ln x|), which n·ln x
-        // carries into the result relatively: u·|n·ln x|·|r| beyond the 2u|r| of a direct pow.
-        let via_logarithm = if integer_exponent {
-            0.0
-        } else {
-            Self::U * v.abs() * (n.v * self.v.abs().ln()).abs()
-        };
+        if self.insignificant() {
+            let r = self.image(v, |x| x.powf(n.v), own);
+            return Self {
+                lost: r.lost || n.lost,
+                ..r
+            };
+        }
+        let base = self.unary(v, n.v * self.v.powf(n.v - 1.0));
         Self {
-            e: base.e + from_exponent + via_logarithm,
+            e: base.e + own(self.v, v) - 2.0 * Self::U * v.abs(),
             lost: base.lost || n.lost,
             ..base
         }
     }
     fn sqrt(self) -> Self {
         let v = self.v.sqrt();
-        self.unary(v, 0.5 / v, true)
+        self.nonlinear(f64::sqrt, 0.5 / v)
     }
     fn exp(self) -> Self {
         let v = self.v.exp();
-        self.unary(v, v, false)
+        self.unary(v, v)
     }
     fn exp2(self) -> Self {
         let v = self.v.exp2();
-        self.unary(v, v * std::f64::consts::LN_2, false)
+        self.unary(v, v * std::f64::consts::LN_2)
     }
     fn ln(self) -> Self {
-        self.unary(self.v.ln(), 1.0 / self.v, true)
+        self.nonlinear(f64::ln, 1.0 / self.v)
     }
     fn log(self, base: Self) -> Self {
         self.ln() / base.ln()
     }
     fn log2(self) -> Self {
-        self.unary(self.v.log2(), 1.0 / (self.v * std::f64::consts::LN_2), true)
+        self.nonlinear(f64::log2, 1.0 / (self.v * std::f64::consts::LN_2))
     }
     fn log10(self) -> Self {
-        self.unary(
-            self.v.log10(),
-            1.0 / (self.v * std::f64::consts::LN_10),
-            true,
-        )
+        self.nonlinear(f64::log10, 1.0 / (self.v * std::f64::consts::LN_10))
     }
     fn max(self, other: Self) -> Self {
         if self.v < other.v {
@@ -463,29 +615,29 @@ impl<const P: u32, const A: bool> Float for Bounded<P, A> {
     }
     fn cbrt(self) -> Self {
         let v = self.v.cbrt();
-        self.unary(v, 1.0 / (3.0 * v * v), true)
+        self.nonlinear(f64::cbrt, 1.0 / (3.0 * v * v))
     }
     fn hypot(self, other: Self) -> Self {
         (self * self + other * other).sqrt()
     }
     fn sin(self) -> Self {
-        self.unary(self.v.sin(), self.v.cos(), false)
+        self.unary(self.v.sin(), self.v.cos())
     }
     fn cos(self) -> Self {
-        self.unary(self.v.cos(), -self.v.sin(), false)
+        self.unary(self.v.cos(), -self.v.sin())
     }
     fn tan(self) -> Self {
         let c = self.v.cos();
-        self.unary(self.v.tan(), 1.0 / (c * c), false)
+        self.unary(self.v.tan(), 1.0 / (c * c))
     }
     fn asin(self) -> Self {
-        self.unary(self.v.asin(), 1.0 / (1.0 - self.v * self.v).sqrt(), true)
+        self.nonlinear(f64::asin, 1.0 / (1.0 - self.v * self.v).sqrt())
     }
     fn acos(self) -> Self {
-        self.unary(self.v.acos(), -1.0 / (1.0 - self.v * self.v).sqrt(), true)
+        self.nonlinear(f64::acos, -1.0 / (1.0 - self.v * self.v).sqrt())
     }
     fn atan(self) -> Self {
-        self.unary(self.v.atan(), 1.0 / (1.0 + self.v * self.v), false)
+        self.unary(self.v.atan(), 1.0 / (1.0 + self.v * self.v))
     }
     fn atan2(self, other: Self) -> Self {
         (self / other).atan()
@@ -494,29 +646,29 @@ impl<const P: u32, const A: bool> Float for Bounded<P, A> {
         (self.sin(), self.cos())
     }
     fn exp_m1(self) -> Self {
-        self.unary(self.v.exp_m1(), self.v.exp(), false)
+        self.unary(self.v.exp_m1(), self.v.exp())
     }
     fn ln_1p(self) -> Self {
-        self.unary(self.v.ln_1p(), 1.0 / (1.0 + self.v), true)
+        self.nonlinear(f64::ln_1p, 1.0 / (1.0 + self.v))
     }
     fn sinh(self) -> Self {
-        self.unary(self.v.sinh(), self.v.cosh(), false)
+        self.unary(self.v.sinh(), self.v.cosh())
     }
     fn cosh(self) -> Self {
-        self.unary(self.v.cosh(), self.v.sinh(), false)
+        self.unary(self.v.cosh(), self.v.sinh())
     }
     fn tanh(self) -> Self {
         let t = self.v.tanh();
-        self.unary(t, 1.0 - t * t, false)
+        self.unary(t, 1.0 - t * t)
     }
     fn asinh(self) -> Self {
-        self.unary(self.v.asinh(), 1.0 / (self.v * self.v + 1.0).sqrt(), false)
+        self.unary(self.v.asinh(), 1.0 / (self.v * self.v + 1.0).sqrt())
     }
     fn acosh(self) -> Self {
-        self.unary(self.v.acosh(), 1.0 / (self.v * self.v - 1.0).sqrt(), true)
+        self.nonlinear(f64::acosh, 1.0 / (self.v * self.v - 1.0).sqrt())
     }
     fn atanh(self) -> Self {
-        self.unary(self.v.atanh(), 1.0 / (1.0 - self.v * self.v), true)
+        self.nonlinear(f64::atanh, 1.0 / (1.0 - self.v * self.v))
     }
     fn integer_decode(self) -> (u64, i16, i8) {
         self.v.integer_decode()
@@ -531,6 +683,7 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
     fn widen(self, alternative: Self) -> Self {
         Self {
             e: self.e.max(alternative.e + (alternative.v - self.v).abs()),
+            min_nonzero: self.least_nonzero().min(alternative.least_nonzero()),
             ..self
         }
     }
@@ -550,7 +703,22 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
             let high = dtype.round(self.v + self.e);
             (v - low).abs().max((high - v).abs())
         };
-        Self { v, e, ..self }
+        // Rounding to the dtype keeps a non-zero value non-zero and within one rounding of its
+        // floor, above every dtype's subnormal range (2^-14 is float16's least normal).
+        let least = self.least_nonzero();
+        let min_nonzero = if P < bits {
+            self.min_nonzero
+        } else if least >= (-14f64).exp2() {
+            least * (1.0 - 2f64.powi(1 - bits as i32))
+        } else {
+            0.0
+        };
+        Self {
+            v,
+            e,
+            min_nonzero,
+            ..self
+        }
     }
 
     fn complement_in(self, dtype: crate::tensor::Dtype) -> Self {
@@ -559,6 +727,7 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
                 v: dtype.round(1.0 - self.v),
                 e: 0.0,
                 lost: self.lost,
+                min_nonzero: 0.0,
             };
         }
         (Self::one() - self).in_dtype(dtype)
@@ -585,6 +754,7 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
             v: 1.0,
             e: 1.0,
             lost: false,
+            min_nonzero: 0.0,
         }
     }
 
@@ -593,11 +763,14 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
         let mut propagated = 0.0;
         let mut magnitude = 0.0;
         let mut lost = false;
+        // Every partial sum, in any order, is a multiple of the finest spacing of the terms.
+        let mut spacing = f64::INFINITY;
         for t in terms {
             values.push(t.v);
             propagated += t.e;
             magnitude += t.v.abs();
             lost |= t.lost;
+            spacing = spacing.min(t.spacing());
         }
         let additions = values.len().saturating_sub(1) as f64;
         let factor = if A {
@@ -609,6 +782,7 @@ impl<const P: u32, const A: bool> Real for Bounded<P, A> {
             v: crate::real::neumaier(values),
             e: propagated + factor * Self::U * magnitude,
             lost,
+            min_nonzero: spacing,
         }
     }
 }
@@ -653,6 +827,7 @@ mod tests {
             v: midpoint,
             e: 1e-12,
             lost: false,
+            min_nonzero: 0.0,
         }
         .in_dtype(Dtype::F32);
         assert_eq!(near.e, f32::EPSILON as f64);
@@ -661,6 +836,7 @@ mod tests {
             v: 0.1,
             e: 1e-4,
             lost: false,
+            min_nonzero: 0.0,
         }
         .in_dtype(Dtype::F32);
         assert_eq!(half.e, 1e-4 + (0.1 - 0.1f32 as f64).abs());
@@ -684,6 +860,66 @@ mod tests {
             - F32Bound::exact(1.0 - 3e-8) * F32Bound::constant(1.0 + 1e-9))
         .powf(F32Bound::constant(-0.5));
         assert!(lost.undetermined(), "{lost:?}");
+    }
+
+    #[test]
+    fn a_singular_step_of_an_insignificant_operand_is_bounded_by_the_float_lattice() {
+        // TI just below 1 with an error of a few ulps: 1 - TI has no significant digit.
+        let ti = F32Bound {
+            v: 1.0 - 1.5e-7,
+            e: 4e-7,
+            lost: false,
+            min_nonzero: 0.0,
+        };
+        let x = F32Bound::one() - ti;
+        assert!(x.e >= x.v.abs());
+        // In float32 it is 0 or at least 2^-24 (the spacing just below 1).
+        assert_eq!(x.least_nonzero(), (-24f64).exp2());
+        let slope = x.powf(F32Bound::constant(-0.25));
+        assert!(slope.e.is_finite() && slope.lost, "{slope:?}");
+        // Every float32 value the implementation can hold for x, and the exact one, is
+        // within the bound; a value 10⁶ times larger is not.
+        for k in [1.0f64, 2.0, 3.0, 7.0] {
+            let xf = k * (-24f64).exp2();
+            if xf <= x.v + x.e {
+                let y = (xf as f32).powf(-0.25) as f64;
+                assert!((y - slope.v).abs() <= slope.e, "{xf}: {y} vs {slope:?}");
+            }
+        }
+        assert!((1e6 * slope.v - slope.v).abs() > 2.0 * slope.e);
+        // A division by it and its logarithm are bounded the same way.
+        let q = F32Bound::one() / x;
+        assert!(q.e.is_finite() && q.lost, "{q:?}");
+        assert!(((1u32 << 24) as f64 - q.v).abs() <= q.e);
+        let l = x.ln();
+        assert!(
+            l.e.is_finite() && l.lost && (-16.7 - l.v).abs() <= l.e,
+            "{l:?}"
+        );
+        // A positive power is finite at 0: no NaN from the operand 0, one from a negative one.
+        let p = x.powf(F32Bound::constant(0.75));
+        assert!(p.e.is_finite() && p.e >= p.v, "{p:?}");
+        // With nothing known about the operand's floor the bound is still finite (the format's
+        // least subnormal), only much wider.
+        let unknown = F32Bound {
+            v: 1e-7,
+            e: 2e-7,
+            lost: false,
+            min_nonzero: 0.0,
+        };
+        let wide = unknown.powf(F32Bound::constant(-0.25));
+        assert!(wide.e > 1e3 * slope.e && wide.e.is_finite(), "{wide:?}");
+    }
+
+    #[test]
+    fn sums_keep_the_spacing_of_their_terms() {
+        // Float32 multiples of 2^-24 (0.5, 1 - 2^-24) and of 2^-25 (0.25): every partial sum
+        // is a multiple of 2^-25.
+        let terms = [0.5, 0.25, 1.0 - (-24f64).exp2()].map(F32Bound::exact);
+        let s = F32Bound::sum_terms(terms);
+        assert_eq!(s.min_nonzero, (-25f64).exp2());
+        let p = F32Bound::exact(0.5) * F32Bound::exact(1e-3);
+        assert!(p.min_nonzero <= 5e-4 && p.min_nonzero > 4.99e-4, "{p:?}");
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! unit roundoff and the conditioning of each step (a cancellation such as `1 - TI` near a
 //! perfect prediction, then a power of it, grows `e` accordingly). The tolerance is `s·e`, with
 //! the safety factor `s` of [`safety_factor`], one exhaustive match over (function, precision).
-//! An entry whose bound reaches its magnitude is *undetermined* in that precision: disagreement
-//! there is counted and reported, never silently passed and never a failure.
+//! An entry whose bound reaches its magnitude is *undetermined* in that precision; it is still
+//! compared against its bound where that bound is finite (see [`check_entry`]), and only a NaN
+//! or infinity the bound admits, or a bound that is not finite, leaves it undecided: counted and
+//! reported, never silently passed.
 
 use crate::bound::{round_to_bits, Bounded};
 use crate::error::UflError;
@@ -217,9 +219,8 @@ pub struct EntryTolerance {
     pub tol: f64,
     /// The declared precision cannot determine this entry.
     pub undetermined: bool,
-    /// An operand without a significant digit went through a non-linear step on the way to
-    /// this entry: its first-order bound is a tolerance to pass within, not a bound that a
-    /// correct implementation cannot exceed.
+    /// A correct implementation may return NaN or an infinity here (an operand that may be 0
+    /// went through a step singular there); a finite answer is still compared against `tol`.
     pub lost: bool,
 }
 
@@ -246,6 +247,7 @@ impl Problem {
                         v: x,
                         e: (x - round_to_bits(x, input_bits)).abs(),
                         lost: false,
+                        min_nonzero: 0.0,
                     })
                     .collect()
             };
@@ -325,9 +327,11 @@ pub enum EntryCheck {
 /// An entry the declared precision cannot determine (its bound reaches its magnitude) is still
 /// compared against its bound where that bound is finite and both values are finite: an answer
 /// outside even that bound is wrong. It is undetermined only where nothing can be compared: a
-/// bound that is not finite, a NaN or infinity against a finite value (a float32
-/// implementation may round `1 - TI` to 0 and return `0·∞`), or a *lost* entry (see
-/// [`EntryTolerance::lost`]) outside its first-order tolerance.
+/// bound that is not finite, or a NaN or infinity against a finite value (a float32
+/// implementation may round `1 - TI` to 0 and return `0·∞`). Where an operand without a
+/// significant digit went through a singular step, the bound is the interval one of
+/// [`crate::bound::Bounded`] (the operand is 0 or on the float lattice): sound, so a finite
+/// answer outside it is wrong.
 pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
     if expected.is_nan() && got.is_nan() || expected == got {
         return EntryCheck::Ok(0.0);
@@ -336,7 +340,7 @@ pub fn check_entry(expected: f64, got: f64, tol: EntryTolerance) -> EntryCheck {
     let comparable = tol.tol.is_finite() && diff.is_finite();
     if comparable && diff <= tol.tol {
         EntryCheck::Ok(if tol.tol > 0.0 { diff / tol.tol } else { 0.0 })
-    } else if tol.undetermined && (!comparable || tol.lost) {
+    } else if tol.undetermined && !comparable {
         EntryCheck::Undetermined
     } else {
         EntryCheck::Bad
@@ -489,13 +493,15 @@ mod tests {
             lost: false,
         };
         assert_eq!(check_entry(1.0, 1e6, unbounded), EntryCheck::Undetermined);
-        // A lost entry passes within its first-order tolerance; beyond it, nothing is decided.
+        // An entry a correct implementation may return as NaN is undetermined when NaN, and
+        // compared against its (interval) bound when finite.
         let lost = EntryTolerance { lost: true, ..u };
         assert!(matches!(
             check_entry(1.0, 1.0 + 5e-7, lost),
             EntryCheck::Ok(_)
         ));
-        assert_eq!(check_entry(1.0, 1.0 + 2e-6, lost), EntryCheck::Undetermined);
+        assert_eq!(check_entry(1.0, f64::NAN, lost), EntryCheck::Undetermined);
+        assert_eq!(check_entry(1.0, 1.0 + 2e-6, lost), EntryCheck::Bad);
         let c = compare(&[1.0, f64::NAN, 3.0], &[1.0, 2.0, 4.0], &[t, u, t]);
         assert_eq!((c.compared, c.passed), (2, 1));
         assert_eq!((c.undetermined, c.bad), (vec![1], vec![2]));

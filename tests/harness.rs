@@ -241,7 +241,7 @@ fn corrupting_the_comparable_entries_of_undetermined_cases_is_caught() {
             let tol = expectations[case.id.as_str()].tolerances.as_ref().unwrap();
             let mut visible = false;
             for (g, t) in grad.iter_mut().zip(&tol.grad) {
-                let comparable = t.tol.is_finite() && g.is_finite() && !t.lost;
+                let comparable = t.tol.is_finite() && g.is_finite();
                 if comparable && (!only_determined || !t.undetermined) {
                     visible |= ((factor - 1.0) * *g).abs() > 2.0 * t.tol;
                     *g *= factor;
@@ -271,6 +271,88 @@ fn corrupting_the_comparable_entries_of_undetermined_cases_is_caught() {
         assert!(!should_fail.is_empty());
         assert!(missed.is_empty(), "not caught: {missed:?}");
     }
+}
+
+/// A perfect, on-bound prediction of the original `focal_tversky_loss`: `1 - TI` is within
+/// float32 rounding of 0 in every class, so every finite gradient entry went through `x^-¼` of
+/// an operand without a significant digit. The float32 evaluator's own answer is not failed;
+/// the same answer with every finite gradient entry scaled by 10⁶ is, entry by entry.
+#[test]
+fn a_perfect_on_bound_focal_tversky_answer_scaled_by_a_million_fails() {
+    use ufl_oracle::cases::Case;
+    use ufl_oracle::harness::Verdict;
+    use ufl_oracle::{Dtype, Layout, Params, Problem, Tensor};
+    let eps = 1e-7f32 as f64;
+    let (target, pred): (Vec<f64>, Vec<f64>) = (0..16)
+        .flat_map(|i| {
+            let fg = if i % 3 == 0 { 1.0 } else { 0.0 };
+            [1.0 - fg, fg]
+        })
+        .map(|y: f64| {
+            (
+                y,
+                if y == 1.0 {
+                    (1.0 - 1e-7f32) as f64
+                } else {
+                    eps
+                },
+            )
+        })
+        .unzip();
+    let shape = vec![1, 4, 4, 2];
+    let problem = Problem::named(
+        "focal_tversky_loss",
+        "original",
+        Params::new(),
+        Tensor::new("prediction", shape.clone(), pred).unwrap(),
+        Tensor::new("target", shape, target).unwrap(),
+        Layout::ChannelsLast,
+        Dtype::F32,
+    )
+    .unwrap();
+    let answer = problem.evaluate_in::<f32>(true).unwrap();
+    let tol = problem.tolerances(Declared::F32).unwrap();
+    assert!(
+        tol.grad
+            .iter()
+            .all(|t| t.undetermined && t.lost && t.tol.is_finite()),
+        "{tol:?}"
+    );
+    let case = Case {
+        id: "perfect/on-bound/focal_tversky_loss".into(),
+        groups: vec!["perfect".into()],
+        problem,
+        seed: None,
+    };
+    let h = Harness::new(vec![case], Declared::F32);
+    let respond = |scale: f64| {
+        let loss: Vec<f64> = answer.loss.iter().map(|&l| l as f64).collect();
+        let grad: Vec<f64> = answer
+            .grad
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&g| {
+                if g.is_finite() {
+                    g as f64 * scale
+                } else {
+                    g as f64
+                }
+            })
+            .collect();
+        Response::Output { loss, grad }
+    };
+    let honest = h.run(|_| respond(1.0));
+    assert!(
+        !matches!(honest.results[0].verdict, Verdict::Fail { .. }),
+        "{honest}"
+    );
+    let scaled = h.run(|_| respond(1e6));
+    println!("{scaled}");
+    assert!(
+        matches!(scaled.results[0].verdict, Verdict::Fail { .. }),
+        "{scaled}"
+    );
 }
 
 /// Each planted swap is named by its own diagnosis variant in at least 80% of the cases it

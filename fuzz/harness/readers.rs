@@ -325,8 +325,8 @@ fn verdict_is_backed(
 
 /// Every entry of `got` agrees with `oracle`: NaN where it is NaN, equal, or finite within a
 /// finite tolerance; where `pass` is false, an entry may instead be one the declared precision
-/// cannot determine and that cannot be compared (its tolerance is not finite, one side is not
-/// finite, or it is lost and outside its first-order tolerance).
+/// cannot determine and that cannot be compared (its tolerance is not finite, or one side is not
+/// finite).
 fn entries_within(
     name: &str,
     oracle: &[f64],
@@ -345,7 +345,7 @@ fn entries_within(
     for (i, ((&r, &g), t)) in oracle.iter().zip(got).zip(tol).enumerate() {
         let comparable = r.is_finite() && g.is_finite() && t.tol.is_finite();
         let agree = (r.is_nan() && g.is_nan()) || r == g || (comparable && (r - g).abs() <= t.tol);
-        if !agree && (pass || !t.undetermined || (comparable && !t.lost)) {
+        if !agree && (pass || !t.undetermined || comparable) {
             return Err(format!(
                 "{name}[{i}]: {g:e} passed against the oracle's {r:e} (tolerance {:e})",
                 t.tol
