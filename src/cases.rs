@@ -869,7 +869,7 @@ pub fn random_cases(seed: u64, count: usize) -> Vec<Case> {
 /// not where the crate was built.
 pub fn fixture_cases() -> Vec<Case> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let Ok(files) = crate::fixtures::collect(&[root]) else {
+    let Ok(crate::fixtures::Collected { files, .. }) = crate::fixtures::collect(&[root]) else {
         return Vec::new();
     };
     let mut out = Vec::new();

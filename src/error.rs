@@ -142,6 +142,14 @@ pub enum UflError {
     // ---- files ----------------------------------------------------------------------------
     #[error("{path}: {message}")]
     Io { path: String, message: String },
+    #[error("{path}: {kind}, not a regular file (only regular files are read)")]
+    NotRegularFile { path: String, kind: &'static str },
+    #[error("{path}: larger than the limit of {limit} bytes (at least {bytes} bytes)")]
+    FileTooLarge {
+        path: String,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("{context}: invalid JSON: {message}")]
     Json { context: String, message: String },
     #[error("{context}: {message}")]

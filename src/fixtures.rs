@@ -184,18 +184,14 @@ fn array_field(
                     "an array given as a file path needs the case file's folder",
                 )
             })?;
-            let rel_path = Path::new(rel);
-            if rel_path.is_absolute()
-                || rel_path
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(format_error(
-                    &ctx,
-                    format!("`{rel}` must be a path inside the case file's folder"),
-                ));
-            }
-            let (t, _) = crate::io::read_array(&base.join(rel_path), "prediction")?;
+            let path =
+                crate::files::resolve_inside(base, rel).map_err(|m| format_error(&ctx, m))?;
+            let what = if name == "y_true" {
+                "target"
+            } else {
+                "prediction"
+            };
+            let (t, _) = crate::io::read_array(&path, what)?;
             Ok(t.data)
         }
         other => numbers(other, &ctx),
@@ -208,7 +204,7 @@ pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<Fixtu
         .as_object()
         .ok_or_else(|| format_error(context, "a case must be an object"))?;
     let id = text(obj, "id", context)?.to_string();
-    let ctx = format!("{context}: case {id}");
+    let ctx = format!("{context}: case {}", crate::files::shorten(&id));
     let function_name = text(obj, "function", &ctx)?.to_string();
     let (function, implied) = lookup_reference_name(&function_name)
         .ok_or_else(|| UflError::UnknownFunction(function_name.clone()))?;
@@ -272,8 +268,15 @@ pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<Fixtu
                     ),
                 ));
             }
+            // A recorded loss without its gradient would verify the loss alone.
             let grad = match obj.get("grad") {
-                Some(Value::Null) | None => None,
+                Some(Value::Null) | None => {
+                    return Err(format_error(
+                        &ctx,
+                        "a case with a loss needs its `grad` (a list of numbers); \
+                         `null` or no `grad` would leave the gradient unchecked",
+                    ))
+                }
                 Some(g) => Some(numbers(g, &format!("{ctx}: grad"))?),
             };
             if let Some(g) = &grad {
@@ -332,10 +335,11 @@ pub fn parse(text: &str, source: &str) -> Result<FixtureFile, UflError> {
 
 /// Parses a fixture file's text whose arrays may be `.npy` paths relative to `base`.
 pub fn parse_in(text: &str, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
-        context: source.to_string(),
-        message: e.to_string(),
-    })?;
+    from_value(&crate::json::parse_str(text, source)?, source, base)
+}
+
+/// A fixture file from its (strictly parsed) JSON tree.
+fn from_value(root: &Value, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
     let obj = root
         .as_object()
         .ok_or_else(|| format_error(source, "the top level must be an object"))?;
@@ -343,7 +347,10 @@ pub fn parse_in(text: &str, source: &str, base: Option<&Path>) -> Result<Fixture
     if format != FORMAT {
         return Err(format_error(
             source,
-            format!("format is \"{format}\", expected \"{FORMAT}\""),
+            format!(
+                "format is \"{}\", expected \"{FORMAT}\"",
+                crate::files::shorten(format)
+            ),
         ));
     }
     let cases = match field(obj, "cases", source)? {
@@ -373,77 +380,50 @@ fn text_field<'a>(
     text(obj, name, context)
 }
 
-/// Reads a JSON file's text (a fixture, case or results file), refusing one above
-/// [`MAX_FILE_BYTES`] before reading it.
-pub fn read_json_text(path: &Path) -> Result<String, UflError> {
-    let io = |e: std::io::Error| UflError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(UflError::Io {
-            path: path.display().to_string(),
-            message: format!("{size} bytes exceeds the limit of {MAX_FILE_BYTES}"),
-        });
-    }
-    std::fs::read_to_string(path).map_err(io)
-}
-
-/// Reads and parses one fixture file.
+/// Reads and parses one fixture file (a regular file of at most [`MAX_FILE_BYTES`], parsed
+/// strictly from its reader: see [`crate::json`]).
 pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
-    let text = read_json_text(path)?;
-    parse_in(&text, &path.display().to_string(), path.parent())
+    let root = crate::json::read_file(path, MAX_FILE_BYTES)?;
+    from_value(&root, &path.display().to_string(), path.parent())
 }
 
-/// Expands files and folders into the sorted list of `.json` files they hold (folders are
-/// searched recursively; a file named explicitly is taken whatever its extension).
-pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UflError> {
-    let mut out = Vec::new();
+/// The files a list of paths names: each file named explicitly (whatever its extension), and
+/// in each folder (searched recursively, see [`crate::files::walk`]) every `.json` file (any
+/// case) whose `format` field is [`FORMAT`]. Every other JSON file or entry of a searched folder
+/// is returned in `skipped` with the reason, never silently dropped.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// See [`Collected`].
+pub fn collect(paths: &[PathBuf]) -> Result<Collected, UflError> {
+    let mut out = Collected::default();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| UflError::Io {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
+        let meta = std::fs::metadata(p).map_err(|e| crate::files::io_err(p, e))?;
+        if !meta.is_dir() {
+            out.files.push(p.clone());
+            continue;
+        }
+        let walk = crate::files::walk(p, "json")?;
+        out.skipped.extend(walk.skipped);
+        for f in walk.files {
+            match crate::json::declared_format(&f, MAX_FILE_BYTES) {
+                Ok(Some(format)) if format == FORMAT => out.files.push(f),
+                Ok(Some(format)) => out.skipped.push((
+                    f,
+                    format!(
+                        "declares format \"{}\", not \"{FORMAT}\"",
+                        crate::files::shorten(&format)
+                    ),
+                )),
+                Ok(None) => out.skipped.push((f, "has no `format` field".into())),
+                Err(e) => out.skipped.push((f, format!("not read: {e}"))),
+            }
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), UflError> {
-    let io = |e: std::io::Error| UflError::Io {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    entries.sort();
-    for e in entries {
-        if e.is_dir() {
-            walk(&e, out)?;
-        } else if e.extension().is_some_and(|x| x == "json") && is_fixture_file(&e) {
-            out.push(e);
-        }
-    }
-    Ok(())
-}
-
-/// True when a JSON file in a searched folder declares the fixture format (other JSON files
-/// in the folder, such as a deviation list, are not fixture files).
-fn is_fixture_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    String::from_utf8_lossy(&head[..n]).contains(FORMAT)
 }
 
 #[cfg(test)]

@@ -458,8 +458,10 @@ fn prepared_output(
         }
         Response::Output { loss, grad } => (loss, grad),
     };
+    // An output of the wrong shape cannot be compared entry by entry: unusable, as a results
+    // file with a gradient of the wrong length is.
     if loss.len() != answer.loss.len() {
-        return Err(fail(format!(
+        return Err(Verdict::Unusable(format!(
             "the loss has {} entries; expected {} (shape {:?})",
             loss.len(),
             answer.loss.len(),
@@ -467,7 +469,7 @@ fn prepared_output(
         )));
     }
     if grad.len() != answer.grad.len() {
-        return Err(fail(format!(
+        return Err(Verdict::Unusable(format!(
             "the gradient has {} entries; expected {}",
             grad.len(),
             answer.grad.len()
@@ -593,7 +595,7 @@ impl Report {
         let t = self.tally();
         if t.unusable > 0 {
             Some(format!(
-                "{} cases the oracle cannot evaluate (unusable input)",
+                "{} cases with unusable input (the oracle cannot evaluate them, or the output has the wrong shape)",
                 t.unusable
             ))
         } else if t.failed > 0 {

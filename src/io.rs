@@ -2,12 +2,12 @@
 //!
 //! JSON arrays are either `{"shape": [..], "data": [flat row-major numbers]}` or nested lists;
 //! numbers may be the strings `"NaN"`, `"Infinity"`, `"-Infinity"` as in the fixture format.
-//! Every file is size-checked before it is read. A `.npy` header is parsed once, by a strict
+//! Every file is read through [`crate::files`] (regular files only, bounded reads). A `.npy` header is parsed once, by a strict
 //! linear scan of the dictionary numpy writes, and its shape is checked against
 //! [`MAX_ELEMENTS`] and against the bytes actually present before anything is allocated for it.
 
 use crate::error::UflError;
-use crate::fixtures::number;
+use crate::files::io_err;
 use crate::tensor::{element_count, Dtype, Tensor, MAX_ELEMENTS};
 use ndarray::{ArrayD, ArrayViewD};
 use ndarray_npy::WriteNpyExt;
@@ -17,37 +17,16 @@ use std::path::Path;
 /// Largest array file read, in bytes: the element limit at 8 bytes each, plus a header.
 pub const MAX_ARRAY_FILE_BYTES: u64 = 8 * MAX_ELEMENTS as u64 + (1 << 16);
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> UflError {
-    UflError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
-
-fn read_limited(path: &Path) -> Result<Vec<u8>, UflError> {
-    let size = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
-    if size > MAX_ARRAY_FILE_BYTES {
-        return Err(io_err(
-            path,
-            format!("{size} bytes exceeds the limit of {MAX_ARRAY_FILE_BYTES}"),
-        ));
-    }
-    std::fs::read(path).map_err(|e| io_err(path, e))
-}
-
-/// Reads an array file; `.npy` by extension, JSON otherwise. Returns the tensor and the dtype
-/// the file holds (JSON: float64).
+/// Reads an array file; `.npy` by extension (any case), JSON otherwise, through the rules of
+/// [`crate::files`] (regular files only, at most [`MAX_ARRAY_FILE_BYTES`]). Returns the tensor
+/// and the dtype the file holds (JSON: float64). A JSON array is streamed into the tensor's data.
 pub fn read_array(path: &Path, what: &'static str) -> Result<(Tensor, Dtype), UflError> {
-    let bytes = read_limited(path)?;
-    if path.extension().is_some_and(|e| e == "npy") {
+    if crate::files::has_extension(path, "npy") {
+        let bytes = crate::files::read_bounded(path, MAX_ARRAY_FILE_BYTES)?;
         read_npy_bytes(&bytes, &path.display().to_string(), what)
     } else {
-        let text = String::from_utf8(bytes).map_err(|_| UflError::Json {
-            context: path.display().to_string(),
-            message: "not UTF-8 text".into(),
-        })?;
         Ok((
-            parse_json_array(&text, &path.display().to_string(), what)?,
+            crate::json::read_array_json(path, MAX_ARRAY_FILE_BYTES, what)?,
             Dtype::F64,
         ))
     }
@@ -307,84 +286,9 @@ pub fn read_npy_bytes(
     Ok((Tensor::new(what, header.shape, data)?, dtype))
 }
 
-/// Parses a JSON array: `{"shape", "data"}` or nested lists.
+/// Parses a JSON array: `{"shape", "data"}` or nested lists, streamed (see [`crate::json`]).
 pub fn parse_json_array(text: &str, source: &str, what: &'static str) -> Result<Tensor, UflError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
-        context: source.to_string(),
-        message: e.to_string(),
-    })?;
-    json_array(&v, source, what)
-}
-
-/// Converts a JSON value holding an array.
-pub fn json_array(v: &Value, source: &str, what: &'static str) -> Result<Tensor, UflError> {
-    let bad = |m: String| UflError::Format {
-        context: source.to_string(),
-        message: m,
-    };
-    if let Some(obj) = v.as_object() {
-        let shape = crate::fixtures::shape(
-            obj.get("shape")
-                .ok_or_else(|| bad("missing `shape`".into()))?,
-            source,
-        )?;
-        let data = crate::fixtures::numbers(
-            obj.get("data")
-                .ok_or_else(|| bad("missing `data`".into()))?,
-            source,
-        )?;
-        return Tensor::new(what, shape, data);
-    }
-    // Nested lists: the shape is read off the first element of every level.
-    let mut shape = Vec::new();
-    let mut level = v;
-    while let Value::Array(items) = level {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => level = first,
-            None => break,
-        }
-        if shape.len() > 32 {
-            return Err(bad("nested more than 32 levels deep".into()));
-        }
-    }
-    if shape.is_empty() {
-        return Err(bad(
-            "expected an array (nested lists, or an object with `shape` and `data`)".into(),
-        ));
-    }
-    element_count(what, &shape)?;
-    // The shape so far is read off first elements only: the data grows with the values
-    // actually present, never by what the first elements declare for the rest.
-    let mut data = Vec::new();
-    flatten(v, &shape, 0, source, &mut data)?;
-    Tensor::new(what, shape, data)
-}
-
-fn flatten(
-    v: &Value,
-    shape: &[usize],
-    depth: usize,
-    source: &str,
-    out: &mut Vec<f64>,
-) -> Result<(), UflError> {
-    let bad = |m: String| UflError::Format {
-        context: source.to_string(),
-        message: m,
-    };
-    if depth == shape.len() {
-        out.push(number(v, source)?);
-        return Ok(());
-    }
-    match v {
-        Value::Array(items) if items.len() == shape[depth] => items
-            .iter()
-            .try_for_each(|x| flatten(x, shape, depth + 1, source, out)),
-        _ => Err(bad(format!(
-            "ragged nested lists: level {depth} should hold {} entries",
-            shape[depth]
-        ))),
-    }
+    crate::json::parse_array_str(text, source, what)
 }
 
 /// Writes an array: `.npy` (float64) by extension, else JSON `{"shape", "data"}`.

@@ -76,7 +76,7 @@ enum Command {
         /// sequential (default: the results file's backend.summation, else pairwise).
         #[arg(long)]
         summation: Option<String>,
-        /// Where to write the JSON report (default: next to the results, `.report.json`).
+        /// Where to write the JSON report (none is written unless asked; never over an input).
         #[arg(long)]
         report: Option<PathBuf>,
         /// List every case's verdict.
@@ -288,7 +288,16 @@ fn eval(args: EvalArgs) -> Result<ExitCode, UflError> {
                 value: String::new(),
                 reason: "expected name=value".into(),
             })?;
-        params.insert(k.trim().to_string(), ParamValue::parse_cli(k, v)?);
+        let name = k.trim().to_string();
+        let value = ParamValue::parse_cli(k, v)?;
+        if params.contains_key(&name) {
+            return Err(UflError::InvalidParameter {
+                name,
+                value: v.trim().to_string(),
+                reason: "given twice (-p): each parameter may be given once".into(),
+            });
+        }
+        params.insert(name, value);
     }
     let (pred, pred_dtype) = read_array(pred_path, "prediction")?;
     let (target, _) = read_array(target_path, "target")?;
@@ -388,12 +397,44 @@ fn eval(args: EvalArgs) -> Result<ExitCode, UflError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Largest deviation list read (bytes).
+const MAX_DEVIATION_LIST_BYTES: u64 = 64 << 20;
+
+/// The fixture or case files `paths` name; every JSON file of a searched folder that is not one
+/// is named on stderr with the reason it was passed over.
+fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UflError> {
+    let collected = fixtures::collect(paths)?;
+    for (path, reason) in &collected.skipped {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
+    Ok(collected.files)
+}
+
+fn duplicate_id(id: &str, first: &std::path::Path, second: &std::path::Path) -> UflError {
+    UflError::Format {
+        context: second.display().to_string(),
+        message: format!(
+            "case id {} is also in {}: each case id must be unique",
+            ufl_oracle::files::shorten(id),
+            first.display()
+        ),
+    }
+}
+
+/// True when `a` and `b` name the same existing file (after resolving symlinks).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 fn verify(
     paths: &[PathBuf],
     deviations: Option<&std::path::Path>,
     verbose: bool,
 ) -> Result<ExitCode, UflError> {
-    let files = fixtures::collect(paths)?;
+    let files = collect_files(paths)?;
     if files.is_empty() {
         return Err(UflError::Io {
             path: format!("{paths:?}"),
@@ -409,17 +450,20 @@ fn verify(
     });
     let list: Option<Vec<ExpectedDeviation>> = match &list_path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| UflError::Io {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let text = ufl_oracle::files::read_text(p, MAX_DEVIATION_LIST_BYTES)?;
             Some(parse_deviations(&text, &p.display().to_string())?)
         }
         None => None,
     };
     let mut reports: Vec<CaseReport> = Vec::new();
+    let mut first_seen: std::collections::HashMap<String, PathBuf> = Default::default();
     for f in &files {
         let file = fixtures::read(f)?;
+        for c in &file.cases {
+            if let Some(other) = first_seen.insert(c.id.clone(), f.clone()) {
+                return Err(duplicate_id(&c.id, &other, f));
+            }
+        }
         reports.extend(file.cases.iter().map(verify_case));
     }
     if reports.is_empty() {
@@ -541,25 +585,36 @@ fn check(
     } = declaration;
     use ufl_oracle::harness::{Harness, Judging};
     use ufl_oracle::tolerance::{Declared, Precision, Summation};
-    let files = fixtures::collect(case_paths)?;
+    let files = collect_files(case_paths)?;
     if files.is_empty() {
         return Err(UflError::Io {
             path: format!("{case_paths:?}"),
             message: "no case files found".into(),
         });
     }
-    let mut cases = Vec::new();
-    for f in &files {
-        for c in &fixtures::read(f)?.cases {
-            cases.push(ufl_oracle::results::case_from_file(c)?);
+    // The report is written only where asked, and never over an input.
+    if let Some(report) = report_path {
+        let inputs = files.iter().map(PathBuf::as_path).chain([results_path]);
+        if let Some(input) = inputs.into_iter().find(|i| same_file(i, report)) {
+            return Err(UflError::InvalidParameter {
+                name: "report".into(),
+                value: report.display().to_string(),
+                reason: format!(
+                    "is the input {}; the report must not overwrite an input",
+                    input.display()
+                ),
+            });
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = cases.iter().find(|c| !seen.insert(c.id.clone())) {
-        return Err(UflError::Format {
-            context: "cases".into(),
-            message: format!("case id {} appears twice", dup.id),
-        });
+    let mut cases = Vec::new();
+    let mut first_seen: std::collections::HashMap<String, PathBuf> = Default::default();
+    for f in &files {
+        for c in &fixtures::read(f)?.cases {
+            if let Some(other) = first_seen.insert(c.id.clone(), f.clone()) {
+                return Err(duplicate_id(&c.id, &other, f));
+            }
+            cases.push(ufl_oracle::results::case_from_file(c)?);
+        }
     }
     if let Some(conv) = convention {
         let conv: Convention = conv.parse()?;
@@ -578,10 +633,10 @@ fn check(
     }
     // Each case at its own dtype unless the command line or the results file declares one
     // precision for all.
-    let compute = precision.or(results.declared("precision"));
-    let inputs = input_precision.or(results.declared("input_precision"));
+    let compute = precision.or(results.declared("precision")?);
+    let inputs = input_precision.or(results.declared("input_precision")?);
     let summation = summation
-        .or(results.declared("summation"))
+        .or(results.declared("summation")?)
         .map(Summation::parse)
         .transpose()?
         .unwrap_or_default();
@@ -607,14 +662,16 @@ fn check(
     harness.verbose = verbose;
     let report = harness.run(|case| results.response_for(&case.id));
     println!("{report}");
-    let report_path = report_path
-        .map(PathBuf::from)
-        .unwrap_or_else(|| results_path.with_extension("report.json"));
-    std::fs::write(&report_path, report.to_json().to_string()).map_err(|e| UflError::Io {
-        path: report_path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    println!("JSON report written to {}", report_path.display());
+    if let Some(path) = report_path {
+        // A report that cannot be written does not change the verdict's exit code.
+        match std::fs::write(path, report.to_json().to_string()) {
+            Ok(()) => println!("JSON report written to {}", path.display()),
+            Err(e) => eprintln!(
+                "warning: the JSON report could not be written to {}: {e}",
+                path.display()
+            ),
+        }
+    }
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else if report.tally().unusable > 0 {

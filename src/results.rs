@@ -50,8 +50,18 @@ pub struct Results {
 
 impl Results {
     /// The precision the backend declares under `key` (`precision`, `input_precision`).
-    pub fn declared(&self, key: &str) -> Option<&str> {
-        self.backend.get(key).and_then(Value::as_str)
+    pub fn declared(&self, key: &str) -> Result<Option<&str>, UflError> {
+        match self.backend.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(bad(
+                "results: backend",
+                format!(
+                    "`{key}` must be a string such as \"float32\", not {}",
+                    crate::files::shorten(&other.to_string())
+                ),
+            )),
+        }
     }
 
     /// What the file says for the case `id`: [`Response::Missing`] when it says nothing (a
@@ -70,10 +80,19 @@ fn bad(context: &str, message: impl Into<String>) -> UflError {
 
 /// Parses a results file's text; `base` is its folder (for gradients given as `.npy` paths).
 pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| UflError::Json {
-        context: source.to_string(),
-        message: e.to_string(),
-    })?;
+    from_value(&crate::json::parse_str(text, source)?, source, base)
+}
+
+/// The keys a results file and each of its results may hold (`backend` is free-form).
+const TOP_KEYS: [&str; 3] = ["format", "backend", "cases"];
+const RESULT_KEYS: [&str; 5] = ["id", "loss", "grad", "error", "skip"];
+
+fn unknown_key<'a>(obj: &'a Map<String, Value>, known: &[&str]) -> Option<&'a str> {
+    obj.keys().map(String::as_str).find(|k| !known.contains(k))
+}
+
+/// Results from their (strictly parsed) JSON tree.
+fn from_value(root: &Value, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
     let obj = root
         .as_object()
         .ok_or_else(|| bad(source, "the top level must be an object"))?;
@@ -82,7 +101,10 @@ pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Re
         Some(other) => {
             return Err(bad(
                 source,
-                format!("format is \"{other}\", expected \"{RESULTS_FORMAT}\""),
+                format!(
+                    "format is \"{}\", expected \"{RESULTS_FORMAT}\"",
+                    crate::files::shorten(other)
+                ),
             ))
         }
         None => {
@@ -91,6 +113,15 @@ pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Re
                 format!("missing `format` (\"{RESULTS_FORMAT}\")"),
             ))
         }
+    }
+    if let Some(k) = unknown_key(obj, &TOP_KEYS) {
+        return Err(bad(
+            source,
+            format!(
+                "unknown key `{}` (a results file has {TOP_KEYS:?})",
+                crate::files::shorten(k)
+            ),
+        ));
     }
     let list = obj
         .get("cases")
@@ -105,10 +136,22 @@ pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Re
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| bad(source, format!("result {k} has no string `id`")))?;
-        let ctx = format!("{source}: result for {id}");
+        let ctx = format!("{source}: result for {}", crate::files::shorten(id));
+        if let Some(key) = unknown_key(e, &RESULT_KEYS) {
+            return Err(bad(
+                &ctx,
+                format!(
+                    "unknown key `{}` (a result has {RESULT_KEYS:?})",
+                    crate::files::shorten(key)
+                ),
+            ));
+        }
         let response = parse_response(e, &ctx, base)?;
         if responses.insert(id.to_string(), response).is_some() {
-            return Err(bad(source, format!("two results for case {id}")));
+            return Err(bad(
+                source,
+                format!("two results for case {}", crate::files::shorten(id)),
+            ));
         }
     }
     Ok(Results {
@@ -161,17 +204,8 @@ fn parse_response(
                     "a gradient given as a path needs the results file's folder",
                 )
             })?;
-            let p = Path::new(rel);
-            if p.is_absolute()
-                || p.components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(bad(
-                    ctx,
-                    format!("`{rel}` must be a path inside the results file's folder"),
-                ));
-            }
-            read_array(&base.join(p), "gradient")?.0.data
+            let path = crate::files::resolve_inside(base, rel).map_err(|m| bad(ctx, m))?;
+            read_array(&path, "gradient")?.0.data
         }
         Some(v) => numbers(v, ctx)?,
         None => return Err(bad(ctx, "needs `grad`")),
@@ -179,10 +213,11 @@ fn parse_response(
     Ok(Response::Output { loss, grad })
 }
 
-/// Reads a results file (refused above `fixtures::MAX_FILE_BYTES`).
+/// Reads a results file (a regular file of at most `fixtures::MAX_FILE_BYTES`, parsed strictly
+/// from its reader: see [`crate::json`]).
 pub fn read_results(path: &Path) -> Result<Results, UflError> {
-    let text = crate::fixtures::read_json_text(path)?;
-    parse_results(&text, &path.display().to_string(), path.parent())
+    let root = crate::json::read_file(path, crate::fixtures::MAX_FILE_BYTES)?;
+    from_value(&root, &path.display().to_string(), path.parent())
 }
 
 /// Checks results against the cases they answer: every gradient must have one entry per
@@ -325,7 +360,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(r.declared("precision"), Some("float16"));
+        assert_eq!(r.declared("precision"), Ok(Some("float16")));
         assert!(matches!(&r.responses["a"], Response::Output { grad, .. } if grad[1].is_nan()));
         assert_eq!(r.responses["b"], Response::Error("x".into()));
         assert_eq!(r.responses["c"], Response::Skip("no".into()));

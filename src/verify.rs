@@ -295,36 +295,60 @@ pub struct ExpectedDeviation {
 /// The format tag of deviation lists.
 pub const DEVIATIONS_FORMAT: &str = "ufl-deviations/1";
 
+/// A deviation list as written: a closed format (unknown and repeated keys are refused).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviationList {
+    format: String,
+    /// What the list is, for its readers.
+    #[serde(default, rename = "about")]
+    _about: Option<String>,
+    deviations: Vec<DeviationEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviationEntry {
+    id: String,
+    kind: String,
+    reason: String,
+}
+
 /// Parses a deviation list: `{"format": "ufl-deviations/1", "deviations": [{"id", "kind", "reason"}]}`.
 pub fn parse_deviations(text: &str, source: &str) -> Result<Vec<ExpectedDeviation>, UflError> {
     let bad = |m: String| UflError::Format {
         context: source.to_string(),
         message: m,
     };
-    let root: serde_json::Value = serde_json::from_str(text).map_err(|e| UflError::Json {
+    if text.starts_with('\u{feff}') {
+        return Err(crate::files::bom_error(source));
+    }
+    let list: DeviationList = serde_json::from_str(text).map_err(|e| UflError::Json {
         context: source.to_string(),
         message: e.to_string(),
     })?;
-    if root.get("format").and_then(|f| f.as_str()) != Some(DEVIATIONS_FORMAT) {
+    if list.format != DEVIATIONS_FORMAT {
         return Err(bad(format!("format must be \"{DEVIATIONS_FORMAT}\"")));
     }
-    let list = root
-        .get("deviations")
-        .and_then(|d| d.as_array())
-        .ok_or_else(|| bad("`deviations` must be a list".into()))?;
-    list.iter()
+    let mut seen = std::collections::HashSet::new();
+    list.deviations
+        .into_iter()
         .map(|d| {
-            let get = |k: &str| {
-                d.get(k)
-                    .and_then(|v| v.as_str())
-                    .ok_or_else(|| bad(format!("each deviation needs a string `{k}`")))
-            };
-            let kind = get("kind")?;
+            if !seen.insert(d.id.clone()) {
+                return Err(bad(format!(
+                    "case {} is listed twice",
+                    crate::files::shorten(&d.id)
+                )));
+            }
             Ok(ExpectedDeviation {
-                id: get("id")?.to_string(),
-                kind: DeviationKind::parse(kind)
-                    .ok_or_else(|| bad(format!("unknown deviation kind `{kind}`")))?,
-                reason: get("reason")?.to_string(),
+                kind: DeviationKind::parse(&d.kind).ok_or_else(|| {
+                    bad(format!(
+                        "unknown deviation kind `{}`",
+                        crate::files::shorten(&d.kind)
+                    ))
+                })?,
+                id: d.id,
+                reason: d.reason,
             })
         })
         .collect()

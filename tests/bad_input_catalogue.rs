@@ -708,8 +708,8 @@ fn catalogue() -> Vec<Case> {
         cases,
         "JSON nested 100000 levels",
         { read_json(&format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))) },
-        UflError::Json { .. },
-        "recursion limit exceeded"
+        UflError::Format { .. },
+        "nested more than 32 levels deep"
     );
     case!(
         cases,
@@ -737,8 +737,8 @@ fn catalogue() -> Vec<Case> {
             let _ = std::fs::remove_file(&path);
             result
         },
-        UflError::Io { .. },
-        "exceeds the limit of 2147549184"
+        UflError::FileTooLarge { .. },
+        "larger than the limit of 2147549184 bytes"
     );
 
     // Fixture files.
@@ -837,8 +837,8 @@ fn catalogue() -> Vec<Case> {
             let _ = std::fs::remove_file(&path);
             result
         },
-        UflError::Io { .. },
-        "exceeds the limit of 1073741824"
+        UflError::FileTooLarge { .. },
+        "larger than the limit of 1073741824 bytes"
     );
     case!(
         cases,
@@ -852,8 +852,8 @@ fn catalogue() -> Vec<Case> {
             let _ = std::fs::remove_file(&path);
             result
         },
-        UflError::Io { .. },
-        "exceeds the limit of 1073741824"
+        UflError::FileTooLarge { .. },
+        "larger than the limit of 1073741824 bytes"
     );
     case!(
         cases,
@@ -1261,7 +1261,7 @@ fn verify_fixtures_never_reports_a_pass_for_what_it_could_not_check() {
     // A case the oracle cannot evaluate (a prediction outside [0, 1]) is unusable, never a pass.
     let path = write(
         "unusable.json",
-        &fixture(r#""loss": 0.5"#).replace("[0.5, 0.5]", "[1.5, 0.5]"),
+        &fixture(r#""loss": 0.5, "grad": [0.1, 0.1]"#).replace("[0.5, 0.5]", "[1.5, 0.5]"),
     );
     let (code, out, _) = run(bin().arg("verify-fixtures").arg(&path));
     assert_eq!(code, 2, "{out}");

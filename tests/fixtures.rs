@@ -13,7 +13,9 @@ fn root() -> PathBuf {
 }
 
 fn all_reports() -> Vec<CaseReport> {
-    let files = fixtures::collect(&[root()]).expect("the fixtures folder is readable");
+    let files = fixtures::collect(&[root()])
+        .expect("the fixtures folder is readable")
+        .files;
     assert_eq!(
         files.len(),
         6,
@@ -76,7 +78,9 @@ fn tripling_the_smallest_gradient_entry_of_any_float64_fixture_is_caught() {
     use ufl_oracle::fixtures::Expected;
     use ufl_oracle::tolerance::{Declared, Precision};
     use ufl_oracle::Dtype;
-    let files = fixtures::collect(&[root()]).expect("the fixtures folder is readable");
+    let files = fixtures::collect(&[root()])
+        .expect("the fixtures folder is readable")
+        .files;
     let (mut tampered, mut caught, mut exceptions, mut missed) = (0, 0, Vec::new(), Vec::new());
     for f in files {
         let file = fixtures::read(&f).unwrap_or_else(|e| panic!("{e}"));

@@ -40,7 +40,9 @@ fn check(cases: &Path, results: &Path) -> (i32, String, String) {
             .arg("--cases")
             .arg(cases)
             .arg("--results")
-            .arg(results),
+            .arg(results)
+            .arg("--report")
+            .arg(results.with_extension("report.json")),
     )
 }
 
@@ -109,17 +111,17 @@ fn cases_then_results_then_check() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no result was given for this case"), "{out}");
 
-    // A loss of the wrong length is a verified failure, explained without comparing past the
-    // end of either output (the results fuzz target found the diagnosis doing so).
+    // A loss of the wrong length is unusable input (exit 2), as a gradient of the wrong length
+    // is, explained without comparing past the end of either output.
     let short_loss = dir.join("short-loss.json");
     write_results(&cases, &Knobs::PLAIN, &short_loss, |l| {
         let e = l.iter_mut().find(|e| e.get("loss").is_some()).unwrap();
         e["loss"] = json!([]);
     });
     let (code, out, err) = check(&cases, &short_loss);
-    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(code, 2, "{out}\n{err}");
     assert!(
-        out.contains("the loss has 0 entries") && out.contains("diagnosis:"),
+        out.contains("UNUSABLE") && out.contains("the loss has 0 entries"),
         "{out}"
     );
 

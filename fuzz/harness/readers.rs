@@ -292,7 +292,12 @@ fn verdict_is_backed(
         Some(_) => None,
     };
     let oracle_refuses = matches!(&e.answer, Err(err) if err.reference_exception().is_none());
-    if oracle_refuses != matches!(verdict, CaseVerdict::Unusable(_)) {
+    // An output of the wrong shape is unusable input, as the oracle refusing the case is.
+    let wrong_shape = match (&e.answer, output) {
+        (Ok(a), Some((loss, grad))) => loss.len() != a.loss.len() || grad.len() != a.grad.len(),
+        _ => false,
+    };
+    if (oracle_refuses || wrong_shape) != matches!(verdict, CaseVerdict::Unusable(_)) {
         return Err(format!("{verdict:?} where the oracle gives {:?}", e.answer));
     }
     match verdict {
