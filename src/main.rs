@@ -623,7 +623,11 @@ fn check(
     let results = ufl_oracle::results::read_results(results_path)?;
     let unanswered = ufl_oracle::results::check_results_match(&results, &cases)?;
     if !unanswered.is_empty() {
-        let shown: Vec<&str> = unanswered.iter().take(5).map(String::as_str).collect();
+        let shown: Vec<String> = unanswered
+            .iter()
+            .take(5)
+            .map(|id| ufl_oracle::files::shorten(id))
+            .collect();
         eprintln!(
             "warning: {} results name no case of the case files given (not checked): {}{}",
             unanswered.len(),

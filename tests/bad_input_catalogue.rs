@@ -1268,3 +1268,492 @@ fn verify_fixtures_never_reports_a_pass_for_what_it_could_not_check() {
     assert!(out.contains("UNUSABLE  c: the oracle cannot evaluate this case: prediction[0] = 1.5 is outside [0, 1]"), "{out}");
     assert!(out.contains("0 passed"), "{out}");
 }
+
+// ---- hostile files ----------------------------------------------------------------------------
+
+/// Runs the command with a deadline: a command still running after 30 s is killed and the test
+/// fails (a hang is a finding, not a slow test).
+fn run_bounded(cmd: &mut Command) -> (i32, String, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let (mut out, mut err) = (String::new(), String::new());
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.code().unwrap_or(-1), out, err);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("{cmd:?} still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// One value case of the shipped fixtures (the reference's own numbers), as a fixture file.
+fn shipped_case() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/original/symmetric.json");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = file["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c.get("loss").is_some_and(|l| l.is_number()) && c["dtype"] == "float64")
+        .unwrap()
+        .clone();
+    serde_json::json!({"format": "ufl-fixtures/1", "cases": [case]})
+}
+
+fn mkfifo(path: &Path) -> bool {
+    Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn non_regular_files_are_refused_by_type_before_they_are_read() {
+    let dir = scratch("non-regular");
+    let target = dir.join("t.json");
+    std::fs::write(&target, TARGET).unwrap();
+    let pred = dir.join("p.json");
+    std::fs::write(&pred, PRED).unwrap();
+    let fifo = dir.join("pipe.json");
+    let _ = std::fs::remove_file(&fifo);
+    let have_fifo = mkfifo(&fifo);
+    if !have_fifo {
+        println!("SKIPPED the FIFO cases: mkfifo is not available here");
+    }
+    let zero = Path::new("/dev/zero");
+    let link_to_zero = dir.join("zero.npy");
+    symlink(zero, &link_to_zero);
+    let mut runs: Vec<(&str, Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            "--pred /dev/zero",
+            vec![
+                "eval".into(),
+                "-f".into(),
+                "dice_loss".into(),
+                "--pred".into(),
+                zero.into(),
+                "--target".into(),
+                target.clone().into(),
+            ],
+            "/dev/zero: a character device, not a regular file",
+        ),
+        (
+            "--pred a symlink to /dev/zero",
+            vec![
+                "eval".into(),
+                "-f".into(),
+                "dice_loss".into(),
+                "--pred".into(),
+                link_to_zero.clone().into(),
+                "--target".into(),
+                target.clone().into(),
+            ],
+            "a character device, not a regular file",
+        ),
+        (
+            "--jvp /dev/zero",
+            vec![
+                "eval".into(),
+                "-f".into(),
+                "dice_loss".into(),
+                "--pred".into(),
+                pred.clone().into(),
+                "--target".into(),
+                target.clone().into(),
+                "--jvp".into(),
+                zero.into(),
+            ],
+            "a character device, not a regular file",
+        ),
+        (
+            "--results /dev/zero",
+            vec![
+                "check".into(),
+                "--cases".into(),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/original/symmetric.json")
+                    .into(),
+                "--results".into(),
+                zero.into(),
+            ],
+            "a character device, not a regular file",
+        ),
+        (
+            "--deviations /dev/zero",
+            vec![
+                "verify-fixtures".into(),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/original/symmetric.json")
+                    .into(),
+                "--deviations".into(),
+                zero.into(),
+            ],
+            "a character device, not a regular file",
+        ),
+        (
+            "a fixture path /dev/zero",
+            vec!["verify-fixtures".into(), zero.into()],
+            "a character device, not a regular file",
+        ),
+        (
+            "a folder where a file is expected",
+            vec![
+                "eval".into(),
+                "-f".into(),
+                "dice_loss".into(),
+                "--pred".into(),
+                dir.clone().into(),
+                "--target".into(),
+                target.clone().into(),
+            ],
+            "a directory, not a regular file",
+        ),
+    ];
+    if have_fifo {
+        runs.push((
+            "--pred a FIFO with no writer",
+            vec![
+                "eval".into(),
+                "-f".into(),
+                "dice_loss".into(),
+                "--pred".into(),
+                fifo.clone().into(),
+                "--target".into(),
+                target.clone().into(),
+            ],
+            "a FIFO (named pipe), not a regular file",
+        ));
+    }
+    for (name, args, says) in runs {
+        let (code, out, err) = run_bounded(bin().args(&args));
+        assert_eq!(code, 2, "{name}: exit {code}\n{out}\n{err}");
+        assert!(
+            err.contains(says),
+            "{name}: stderr does not say `{says}`:\n{err}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn folder_walks_take_regular_files_once_and_name_what_they_skip() {
+    let dir = scratch("walk");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // One real fixture, with an upper-case extension, written as serde writes it: sorted keys,
+    // so `format` comes after `cases` (a byte sniff of the head would miss it).
+    let text = serde_json::to_string(&shipped_case()).unwrap();
+    assert!(
+        text.find("\"format\"").unwrap() > 256,
+        "the test needs a late format"
+    );
+    std::fs::write(dir.join("B.JSON"), &text).unwrap();
+    // Two links to the folder itself, a FIFO named like a fixture, a JSON file of another kind.
+    symlink(Path::new("."), &dir.join("a"));
+    symlink(Path::new("."), &dir.join("b"));
+    let have_fifo = mkfifo(&dir.join("pipe.json"));
+    std::fs::write(dir.join("notes.json"), r#"{"about": "not a fixture"}"#).unwrap();
+    let (code, out, err) = run_bounded(bin().arg("verify-fixtures").arg(&dir));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("1 cases in 1 files: 1 passed"), "{out}");
+    assert!(
+        err.contains("a: a symbolic link to a folder (not followed)"),
+        "{err}"
+    );
+    assert!(err.contains("notes.json: has no `format` field"), "{err}");
+    if have_fifo {
+        assert!(
+            err.contains("pipe.json: a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+    } else {
+        println!("SKIPPED the FIFO in a folder: mkfifo is not available here");
+    }
+
+    // The same fixture with a wrong loss is a mismatch, however late its format comes.
+    let mut wrong = shipped_case();
+    let loss = wrong["cases"][0]["loss"].as_f64().unwrap();
+    wrong["cases"][0]["loss"] = serde_json::json!(loss * 1.5 + 0.1);
+    let wrong_dir = scratch("walk-wrong");
+    std::fs::write(
+        wrong_dir.join("f.json"),
+        serde_json::to_string(&wrong).unwrap(),
+    )
+    .unwrap();
+    let (code, out, err) = run_bounded(bin().arg("verify-fixtures").arg(&wrong_dir));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("MISMATCH"), "{out}");
+
+    // The same case id in two files is refused, not counted twice.
+    let twice = scratch("walk-twice");
+    std::fs::write(twice.join("one.json"), &text).unwrap();
+    std::fs::write(twice.join("two.json"), &text).unwrap();
+    let (code, out, err) = run_bounded(bin().arg("verify-fixtures").arg(&twice));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("is also in"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn arrays_named_inside_files_stay_inside_their_folder() {
+    let dir = scratch("inside");
+    let outside = scratch("inside-outside");
+    std::fs::write(
+        outside.join("p.npy"),
+        npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+            &[0; 16],
+        ),
+    )
+    .unwrap();
+    let case = |pred: &str| {
+        format!(
+            r#"{{"format": "ufl-fixtures/1", "cases": [{{"id": "c", "function": "dice_loss", "params": {{}}, "dtype": "float64", "shape": [1, 1, 1, 2], "y_pred": "{pred}", "y_true": [1, 0]}}]}}"#
+        )
+    };
+    symlink(Path::new("/dev/zero"), &dir.join("zero.npy"));
+    symlink(&outside.join("p.npy"), &dir.join("elsewhere.npy"));
+    for (pred, says) in [
+        (
+            "zero.npy",
+            "resolves to /dev/zero, outside the file's folder",
+        ),
+        ("elsewhere.npy", "outside the file's folder"),
+        (
+            "../inside-outside/p.npy",
+            "must be a path inside the file's folder",
+        ),
+    ] {
+        let cases = dir.join("cases.json");
+        std::fs::write(&cases, case(pred)).unwrap();
+        let results = dir.join("results.json");
+        std::fs::write(&results, r#"{"format": "ufl-results/1", "cases": []}"#).unwrap();
+        let (code, out, err) = run_bounded(
+            bin()
+                .arg("check")
+                .arg("--cases")
+                .arg(&cases)
+                .arg("--results")
+                .arg(&results),
+        );
+        assert_eq!(code, 2, "{pred}: {out}\n{err}");
+        assert!(
+            err.contains(says),
+            "{pred}: stderr does not say `{says}`:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn what_a_file_says_twice_or_wrongly_is_refused_by_name() {
+    let dir = scratch("twice");
+    let cases = dir.join("cases.json");
+    std::fs::write(&cases, serde_json::to_string(&shipped_case()).unwrap()).unwrap();
+    let id = shipped_case()["cases"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = |results: &str, extra: &[&str]| {
+        let path = dir.join("results.json");
+        std::fs::write(&path, results).unwrap();
+        run_bounded(
+            bin()
+                .arg("check")
+                .arg("--cases")
+                .arg(&cases)
+                .arg("--results")
+                .arg(&path)
+                .args(extra),
+        )
+    };
+    let refusals: Vec<(&str, (i32, String, String), &str)> = vec![
+        (
+            "two formats",
+            check(
+                r#"{"format": "ufl-results/2", "format": "ufl-results/1", "cases": []}"#,
+                &[],
+            ),
+            "duplicate key `format`",
+        ),
+        (
+            "two losses",
+            check(
+                &format!(
+                    r#"{{"format": "ufl-results/1", "cases": [{{"id": "{id}", "loss": 1, "loss": 2, "grad": []}}]}}"#
+                ),
+                &[],
+            ),
+            "duplicate key `loss`",
+        ),
+        (
+            "a precision given as a number",
+            check(
+                r#"{"format": "ufl-results/1", "backend": {"precision": 64}, "cases": []}"#,
+                &[],
+            ),
+            "`precision` must be a string",
+        ),
+        (
+            "a byte-order mark",
+            check(
+                "\u{feff}{\"format\": \"ufl-results/1\", \"cases\": []}",
+                &[],
+            ),
+            "byte-order mark",
+        ),
+        (
+            "an unknown key in a result",
+            check(
+                &format!(
+                    r#"{{"format": "ufl-results/1", "cases": [{{"id": "{id}", "error": "x", "note": 1}}]}}"#
+                ),
+                &[],
+            ),
+            "unknown key `note`",
+        ),
+    ];
+    for (name, (code, out, err), says) in refusals {
+        assert_eq!(code, 2, "{name}: exit {code}\n{out}\n{err}");
+        assert!(
+            err.contains(says),
+            "{name}: stderr does not say `{says}`:\n{err}"
+        );
+    }
+    // A fixture case whose gradient is null would be verified on its loss alone.
+    let mut no_grad = shipped_case();
+    no_grad["cases"][0]["grad"] = serde_json::Value::Null;
+    let path = dir.join("no-grad.json");
+    std::fs::write(&path, no_grad.to_string()).unwrap();
+    let (code, out, err) = run_bounded(bin().arg("verify-fixtures").arg(&path));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("needs its `grad`"), "{err}");
+    // A parameter given twice on the command line.
+    let (code, _, err) = eval(
+        &dir,
+        ("p.json", PRED),
+        ("t.json", TARGET),
+        &["-p", "delta=0.2", "-p", "delta=0.9"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("given twice"), "{err}");
+    // A 1 MB id is echoed cut short.
+    let mut long = shipped_case();
+    long["cases"][0]["id"] = serde_json::json!("x".repeat(1 << 20));
+    long["cases"][0]["dtype"] = serde_json::json!("float8");
+    let path = dir.join("long-id.json");
+    std::fs::write(&path, long.to_string()).unwrap();
+    let (code, out, err) = run_bounded(bin().arg("verify-fixtures").arg(&path));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.len() < 2000, "{} bytes of stderr", err.len());
+    // An upper-case .NPY is read as .npy, not as JSON text.
+    let (code, _, err) = eval(
+        &dir,
+        (
+            "P.NPY",
+            &npy(
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+                &[0; 8],
+            ),
+        ),
+        ("t.json", TARGET),
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("dtype `<i8` is not accepted"), "{err}");
+}
+
+#[test]
+fn check_writes_a_report_only_where_asked_and_never_over_an_input() {
+    let dir = scratch("report");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = dir.join("cases.json");
+    std::fs::write(&cases, serde_json::to_string(&shipped_case()).unwrap()).unwrap();
+    let id = shipped_case()["cases"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grad_len = shipped_case()["cases"][0]["grad"].as_array().unwrap().len();
+    // A wrong answer: a verified mismatch.
+    let results = dir.join("results.json");
+    let text = serde_json::json!({"format": "ufl-results/1", "cases": [
+        {"id": id, "loss": 123.0, "grad": vec![0.0; grad_len]}]})
+    .to_string();
+    std::fs::write(&results, &text).unwrap();
+    let (code, out, err) = run_bounded(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&results),
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let listed: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "check wrote next to its inputs: {listed:?}"
+    );
+    // The report may not overwrite an input.
+    let (code, out, err) = run_bounded(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&results)
+            .arg("--report")
+            .arg(&results),
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("must not overwrite an input"), "{err}");
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), text);
+    // A report that cannot be written is a warning; the mismatch's exit code stands.
+    let (code, out, err) = run_bounded(
+        bin()
+            .arg("check")
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--results")
+            .arg(&results)
+            .arg("--report")
+            .arg(dir.join("no-such-folder").join("r.json")),
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("warning: the JSON report could not be written"),
+        "{err}"
+    );
+}
