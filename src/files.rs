@@ -17,7 +17,8 @@
 //!   neither loops nor counts a file twice), never open a FIFO or a device, and match
 //!   extensions case-insensitively (`B.JSON` is a JSON file).
 //! - **Text** must be UTF-8; a byte-order mark is named as such, and invalid UTF-8 is reported
-//!   with its byte offset.
+//!   with its byte offset ([`read_text`]; JSON parsed from its reader by [`crate::json`] gets
+//!   serde_json's line and column).
 
 use crate::error::UflError;
 use std::fs::{File, Metadata};

@@ -10,6 +10,7 @@
 
 use crate::error::UflError;
 use crate::eval::{native_layout, Problem};
+use crate::json::{ListOrPath, Loss, Numbers};
 use crate::params::{ParamValue, Params};
 use crate::registry::{lookup_reference_name, Convention, FunctionId};
 use crate::tensor::{Dtype, Layout, Tensor};
@@ -90,94 +91,67 @@ fn format_error(context: &str, message: impl Into<String>) -> UflError {
     }
 }
 
-/// Decodes a fixture number: a JSON number or one of the non-finite strings.
-pub fn number(v: &Value, context: &str) -> Result<f64, UflError> {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| format_error(context, format!("{n} is not a number"))),
-        Value::String(s) => match s.as_str() {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => Err(format_error(
-                context,
-                format!("\"{other}\" is not a number"),
-            )),
-        },
-        other => Err(format_error(
-            context,
-            format!("expected a number, found {}", kind_of(other)),
-        )),
-    }
+/// A fixture or case file as written: a closed format (serde refuses unknown and repeated
+/// keys), whose arrays are streamed into `Vec<f64>` (8 bytes per number), with `generator`,
+/// `params` and `defaults` free-form but strictly parsed.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    format: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::strict_value")]
+    generator: Value,
+    cases: Vec<CaseDoc>,
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
+/// One case as written (see `fixtures/README.md`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseDoc {
+    id: String,
+    function: String,
+    #[serde(default)]
+    convention: Option<String>,
+    #[serde(default)]
+    layout: Option<String>,
+    #[serde(deserialize_with = "crate::json::strict_object")]
+    params: Map<String, Value>,
+    /// The defaults the reference used for the parameters not given (documentation).
+    #[serde(default, deserialize_with = "crate::json::strict_value")]
+    #[allow(dead_code)]
+    defaults: Value,
+    dtype: String,
+    shape: Vec<usize>,
+    #[serde(default)]
+    target_shape: Option<Vec<usize>>,
+    y_pred: ListOrPath,
+    y_true: ListOrPath,
+    #[serde(default)]
+    loss: Option<Loss>,
+    #[serde(default)]
+    loss_shape: Option<Vec<usize>>,
+    #[serde(default)]
+    grad: Option<Numbers>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// The seed a generated case's inputs were drawn from (case files).
+    #[serde(default)]
+    #[allow(dead_code)]
+    seed: Option<u64>,
 }
 
-/// Decodes a list of fixture numbers.
-pub fn numbers(v: &Value, context: &str) -> Result<Vec<f64>, UflError> {
-    match v {
-        Value::Array(items) => items.iter().map(|x| number(x, context)).collect(),
-        other => Err(format_error(
-            context,
-            format!("expected a list of numbers, found {}", kind_of(other)),
-        )),
-    }
-}
-
-/// Decodes a shape: a list of non-negative integers.
-pub fn shape(v: &Value, context: &str) -> Result<Vec<usize>, UflError> {
-    match v {
-        Value::Array(items) => items
-            .iter()
-            .map(|x| {
-                x.as_u64()
-                    .and_then(|d| usize::try_from(d).ok())
-                    .ok_or_else(|| format_error(context, format!("{x} is not an axis length")))
-            })
-            .collect(),
-        other => Err(format_error(
-            context,
-            format!("expected a shape, found {}", kind_of(other)),
-        )),
-    }
-}
-
-fn field<'a>(
-    obj: &'a Map<String, Value>,
-    name: &str,
-    context: &str,
-) -> Result<&'a Value, UflError> {
-    obj.get(name)
-        .ok_or_else(|| format_error(context, format!("missing field `{name}`")))
-}
-
-fn text<'a>(obj: &'a Map<String, Value>, name: &str, context: &str) -> Result<&'a str, UflError> {
-    field(obj, name, context)?
-        .as_str()
-        .ok_or_else(|| format_error(context, format!("`{name}` must be a string")))
-}
-
-/// An array field: a list of numbers, or (in case files) the path of a `.npy` file relative
-/// to the file's folder `base`.
+/// An array field: a list of numbers, or (in case files) the path of a `.npy` file inside the
+/// case file's folder `base`.
 fn array_field(
-    obj: &Map<String, Value>,
+    field: ListOrPath,
     name: &str,
     context: &str,
     base: Option<&Path>,
 ) -> Result<Vec<f64>, UflError> {
     let ctx = format!("{context}: {name}");
-    match field(obj, name, context)? {
-        Value::String(rel) => {
+    match field {
+        ListOrPath::Path(rel) => {
             let base = base.ok_or_else(|| {
                 format_error(
                     &ctx,
@@ -185,7 +159,7 @@ fn array_field(
                 )
             })?;
             let path =
-                crate::files::resolve_inside(base, rel).map_err(|m| format_error(&ctx, m))?;
+                crate::files::resolve_inside(base, &rel).map_err(|m| format_error(&ctx, m))?;
             let what = if name == "y_true" {
                 "target"
             } else {
@@ -194,70 +168,43 @@ fn array_field(
             let (t, _) = crate::io::read_array(&path, what)?;
             Ok(t.data)
         }
-        other => numbers(other, &ctx),
+        ListOrPath::List(values) => Ok(values),
     }
 }
 
-/// Parses one case object; `base` is the folder of its file, for arrays given as paths.
-pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<FixtureCase, UflError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format_error(context, "a case must be an object"))?;
-    let id = text(obj, "id", context)?.to_string();
-    let ctx = format!("{context}: case {}", crate::files::shorten(&id));
-    let function_name = text(obj, "function", &ctx)?.to_string();
-    let (function, implied) = lookup_reference_name(&function_name)
-        .ok_or_else(|| UflError::UnknownFunction(function_name.clone()))?;
-    let convention = match obj.get("convention") {
-        Some(c) => c
-            .as_str()
-            .ok_or_else(|| format_error(&ctx, "`convention` must be a string"))?
-            .parse()?,
+/// One case from its document; `base` is the folder of its file, for arrays given as paths.
+fn case_from_doc(c: CaseDoc, context: &str, base: Option<&Path>) -> Result<FixtureCase, UflError> {
+    let ctx = format!("{context}: case {}", crate::files::shorten(&c.id));
+    let (function, implied) = lookup_reference_name(&c.function)
+        .ok_or_else(|| UflError::UnknownFunction(crate::files::shorten(&c.function)))?;
+    let convention = match &c.convention {
+        Some(name) => name.parse()?,
         None => implied.unwrap_or(Convention::Original),
     };
-    let layout = match obj.get("layout") {
-        Some(l) => Layout::parse(
-            l.as_str()
-                .ok_or_else(|| format_error(&ctx, "`layout` must be a string"))?,
-        )?,
+    let layout = match &c.layout {
+        Some(l) => Layout::parse(l)?,
         None => native_layout(convention).unwrap_or(Layout::ChannelsLast),
     };
-    let params = match field(obj, "params", &ctx)? {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), ParamValue::from_json(k, v)?)))
-            .collect::<Result<Params, UflError>>()?,
-        other => {
-            return Err(format_error(
-                &ctx,
-                format!("`params` must be an object, found {}", kind_of(other)),
-            ))
-        }
-    };
-    let dtype = Dtype::parse(text(obj, "dtype", &ctx)?)?;
-    let pred_shape = shape(field(obj, "shape", &ctx)?, &ctx)?;
-    let target_shape = match obj.get("target_shape") {
-        Some(s) if !s.is_null() => shape(s, &ctx)?,
-        _ => pred_shape.clone(),
-    };
-    let y_pred = array_field(obj, "y_pred", &ctx, base)?;
-    let y_true = array_field(obj, "y_true", &ctx, base)?;
-    let expected = match obj.get("error") {
-        Some(Value::String(e)) => Expected::Error(e.clone()),
-        Some(Value::Null) | None if obj.get("loss").is_none_or(Value::is_null) => Expected::Inputs,
-        Some(Value::Null) | None => {
-            let loss_field = field(obj, "loss", &ctx)?;
-            let (loss, loss_shape) = match loss_field {
-                Value::Array(_) => {
-                    let loss = numbers(loss_field, &format!("{ctx}: loss"))?;
-                    let loss_shape = match obj.get("loss_shape") {
-                        Some(s) => shape(s, &ctx)?,
-                        None => vec![loss.len()],
-                    };
-                    (loss, loss_shape)
-                }
-                scalar => (vec![number(scalar, &format!("{ctx}: loss"))?], vec![]),
+    let params = c
+        .params
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), ParamValue::from_json(k, v)?)))
+        .collect::<Result<Params, UflError>>()?;
+    let dtype = Dtype::parse(&c.dtype)?;
+    let pred_shape = c.shape;
+    let target_shape = c.target_shape.unwrap_or_else(|| pred_shape.clone());
+    let y_pred = array_field(c.y_pred, "y_pred", &ctx, base)?;
+    let y_true = array_field(c.y_true, "y_true", &ctx, base)?;
+    let expected = match (c.error, c.loss) {
+        (Some(e), _) => Expected::Error(e),
+        (None, None) => Expected::Inputs,
+        (None, Some(loss)) => {
+            let loss_shape = match c.loss_shape {
+                Some(s) => s,
+                None if loss.scalar => vec![],
+                None => vec![loss.values.len()],
             };
+            let loss = loss.values;
             let expected_len = crate::tensor::element_count("loss", &loss_shape)?;
             if expected_len != loss.len() {
                 return Err(format_error(
@@ -269,51 +216,33 @@ pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<Fixtu
                 ));
             }
             // A recorded loss without its gradient would verify the loss alone.
-            let grad = match obj.get("grad") {
-                Some(Value::Null) | None => {
-                    return Err(format_error(
-                        &ctx,
-                        "a case with a loss needs its `grad` (a list of numbers); \
-                         `null` or no `grad` would leave the gradient unchecked",
-                    ))
-                }
-                Some(g) => Some(numbers(g, &format!("{ctx}: grad"))?),
+            let Some(Numbers(grad)) = c.grad else {
+                return Err(format_error(
+                    &ctx,
+                    "a case with a loss needs its `grad` (a list of numbers); \
+                     `null` or no `grad` would leave the gradient unchecked",
+                ));
             };
-            if let Some(g) = &grad {
-                if g.len() != y_pred.len() {
-                    return Err(format_error(
-                        &ctx,
-                        format!(
-                            "grad holds {} values but y_pred holds {}",
-                            g.len(),
-                            y_pred.len()
-                        ),
-                    ));
-                }
+            if grad.len() != y_pred.len() {
+                return Err(format_error(
+                    &ctx,
+                    format!(
+                        "grad holds {} values but y_pred holds {}",
+                        grad.len(),
+                        y_pred.len()
+                    ),
+                ));
             }
             Expected::Value {
                 loss,
                 loss_shape,
-                grad,
+                grad: Some(grad),
             }
         }
-        Some(other) => {
-            return Err(format_error(
-                &ctx,
-                format!("`error` must be a string or null, found {}", kind_of(other)),
-            ))
-        }
-    };
-    let tags = match obj.get("tags") {
-        Some(Value::Array(t)) => t
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
     };
     Ok(FixtureCase {
-        id,
-        function_name,
+        id: c.id,
+        function_name: c.function,
         function,
         convention,
         params,
@@ -324,7 +253,7 @@ pub fn parse_case(v: &Value, context: &str, base: Option<&Path>) -> Result<Fixtu
         y_pred,
         y_true,
         expected,
-        tags,
+        tags: c.tags,
     })
 }
 
@@ -335,56 +264,41 @@ pub fn parse(text: &str, source: &str) -> Result<FixtureFile, UflError> {
 
 /// Parses a fixture file's text whose arrays may be `.npy` paths relative to `base`.
 pub fn parse_in(text: &str, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
-    from_value(&crate::json::parse_str(text, source)?, source, base)
+    from_doc(crate::json::parse_typed(text, source)?, source, base)
 }
 
-/// A fixture file from its (strictly parsed) JSON tree.
-fn from_value(root: &Value, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
-    let obj = root
-        .as_object()
-        .ok_or_else(|| format_error(source, "the top level must be an object"))?;
-    let format = text_field(obj, "format", source)?;
-    if format != FORMAT {
-        return Err(format_error(
-            source,
-            format!(
-                "format is \"{}\", expected \"{FORMAT}\"",
-                crate::files::shorten(format)
-            ),
-        ));
-    }
-    let cases = match field(obj, "cases", source)? {
-        Value::Array(items) => items
-            .iter()
-            .map(|c| parse_case(c, source, base))
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
+/// A fixture file from its document.
+fn from_doc(doc: FileDoc, source: &str, base: Option<&Path>) -> Result<FixtureFile, UflError> {
+    match doc.format.as_deref() {
+        Some(FORMAT) => {}
+        Some(format) => {
             return Err(format_error(
                 source,
-                format!("`cases` must be a list, found {}", kind_of(other)),
+                format!(
+                    "format is \"{}\", expected \"{FORMAT}\"",
+                    crate::files::shorten(format)
+                ),
             ))
         }
-    };
+        None => return Err(format_error(source, "missing field `format`")),
+    }
+    let cases = doc
+        .cases
+        .into_iter()
+        .map(|c| case_from_doc(c, source, base))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(FixtureFile {
         source: source.to_string(),
-        generator: obj.get("generator").cloned().unwrap_or(Value::Null),
+        generator: doc.generator,
         cases,
     })
-}
-
-fn text_field<'a>(
-    obj: &'a Map<String, Value>,
-    name: &str,
-    context: &str,
-) -> Result<&'a str, UflError> {
-    text(obj, name, context)
 }
 
 /// Reads and parses one fixture file (a regular file of at most [`MAX_FILE_BYTES`], parsed
 /// strictly from its reader: see [`crate::json`]).
 pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
-    let root = crate::json::read_file(path, MAX_FILE_BYTES)?;
-    from_value(&root, &path.display().to_string(), path.parent())
+    let doc = crate::json::read_typed(path, MAX_FILE_BYTES)?;
+    from_doc(doc, &path.display().to_string(), path.parent())
 }
 
 /// The files a list of paths names: each file named explicitly (whatever its extension), and
@@ -432,15 +346,53 @@ mod tests {
 
     #[test]
     fn numbers_decode_the_non_finite_strings() {
-        let v: Value =
-            serde_json::from_str(r#"[1.5, "NaN", "Infinity", "-Infinity", -0.0]"#).unwrap();
-        let xs = numbers(&v, "t").unwrap();
+        let file = parse(
+            r#"{"format": "ufl-fixtures/1", "cases": [{"id": "c", "function": "dice_loss",
+                "params": {}, "dtype": "float64", "shape": [1, 1, 1, 5],
+                "y_pred": [1.5, "NaN", "Infinity", "-Infinity", -0.0], "y_true": [1, 0, 0, 0, 0]}]}"#,
+            "t",
+        )
+        .unwrap();
+        let xs = &file.cases[0].y_pred;
         assert_eq!(xs[0], 1.5);
         assert!(xs[1].is_nan());
         assert_eq!(xs[2], f64::INFINITY);
         assert_eq!(xs[3], f64::NEG_INFINITY);
         assert!(xs[4] == 0.0 && xs[4].is_sign_negative());
-        assert!(numbers(&serde_json::from_str(r#"["nan"]"#).unwrap(), "t").is_err());
+        let nan = parse(
+            r#"{"format": "ufl-fixtures/1", "cases": [{"id": "c", "function": "dice_loss",
+                "params": {}, "dtype": "float64", "shape": [1, 1, 1, 1],
+                "y_pred": ["nan"], "y_true": [1]}]}"#,
+            "t",
+        );
+        assert!(nan
+            .unwrap_err()
+            .to_string()
+            .contains("\"nan\" is not a number"));
+    }
+
+    #[test]
+    fn keys_given_twice_or_unknown_are_refused() {
+        let case = r#"{"id": "c", "function": "dice_loss", "params": {"delta": 0.5, "delta": 0.6},
+            "dtype": "float64", "shape": [1, 1, 1, 1], "y_pred": [0.5], "y_true": [1]}"#;
+        let e = parse(
+            &format!(r#"{{"format": "ufl-fixtures/1", "cases": [{case}]}}"#),
+            "t",
+        );
+        assert!(e.unwrap_err().to_string().contains("duplicate key `delta`"));
+        let e = parse(
+            r#"{"format": "ufl-fixtures/1", "format": "ufl-fixtures/1", "cases": []}"#,
+            "t",
+        );
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate field `format`"));
+        let e = parse(
+            r#"{"format": "ufl-fixtures/1", "cases": [], "note": 1}"#,
+            "t",
+        );
+        assert!(e.unwrap_err().to_string().contains("unknown field `note`"));
     }
 
     #[test]

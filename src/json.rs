@@ -3,26 +3,30 @@
 //!
 //! - Files are parsed straight from their (bounded, regular-file) reader: the text is never
 //!   held whole.
-//! - A key given twice in one object is an error (`{"format": .., "format": ..}`), never "the
-//!   last one wins"; the message gives the line and column.
-//! - A JSON tree holds at most [`MAX_TREE_VALUES`] values, counted while parsing, so a hostile
-//!   file cannot amplify into a tree many times its size; large arrays belong in `.npy` files or
-//!   in array files, which are parsed straight into `Vec<f64>` ([`read_array_json`]): 8 bytes per
-//!   element and a constant, whatever the text's layout.
-//! - A file's format is recognised by parsing its `format` field, not by looking for bytes.
+//! - The formats are typed documents (`#[derive(Deserialize)]` with `deny_unknown_fields` in
+//!   `fixtures`, `results`, `verify`): a key given twice (`{"format": .., "format": ..}`) or
+//!   unknown is an error with its line and column, never "the last one wins".
+//! - Arrays are streamed straight into `Vec<f64>` ([`Number`], [`Loss`], [`Numbers`],
+//!   [`ListOrPath`], and the array-file reader [`read_array_json`]): 8 bytes per element and a
+//!   constant, whatever the text's layout; `"NaN"`, `"Infinity"`, `"-Infinity"` are numbers.
+//! - Free-form fields (`backend`, `params`, `generator`, `defaults`) become a
+//!   `serde_json::Value` that refuses duplicate keys and holds at most [`MAX_TREE_VALUES`]
+//!   values, counted while parsing.
+//! - A file's format is recognised by parsing its `format` field ([`declared_format`]), not
+//!   by looking for bytes.
 
 use crate::error::UflError;
 use crate::files;
 use crate::tensor::{element_count, Tensor, MAX_ELEMENTS};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-/// Most values (numbers, strings, lists, objects, …) one JSON tree may hold: about 4 million,
-/// a few hundred MB of tree at most. Arrays larger than that are read from `.npy` files.
+/// Most values (numbers, strings, lists, objects, …) one free-form JSON field may hold: about 4
+/// million, a few hundred MB of tree at most.
 pub const MAX_TREE_VALUES: usize = 1 << 22;
 
 /// A reader that refuses to deliver more than `limit` bytes (and remembers that it did).
@@ -58,7 +62,8 @@ fn json_error(source: &str, e: serde_json::Error) -> UflError {
 }
 
 /// Parses the regular file at `path` (at most `limit` bytes) with `parse`, mapping a read past
-/// the limit, a byte-order mark and invalid UTF-8 to their own errors.
+/// the limit and a byte-order mark to their own errors (invalid UTF-8 is serde_json's error,
+/// with its line and column).
 fn parse_file<T>(
     path: &Path,
     limit: u64,
@@ -117,7 +122,7 @@ impl Strict<'_> {
         let left = self.budget.get();
         if left == 0 {
             return Err(E::custom(format!(
-                "more than {MAX_TREE_VALUES} JSON values in one file (give large arrays as .npy files)"
+                "more than {MAX_TREE_VALUES} JSON values in one free-form field"
             )));
         }
         self.budget.set(left - 1);
@@ -208,12 +213,6 @@ pub fn parse_str(text: &str, source: &str) -> Result<Value, UflError> {
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| json_error(source, e))
-}
-
-/// Reads the JSON file at `path` (a regular file of at most `limit` bytes) strictly.
-pub fn read_file(path: &Path, limit: u64) -> Result<Value, UflError> {
-    let budget = Cell::new(MAX_TREE_VALUES);
-    parse_file(path, limit, |de| Strict { budget: &budget }.deserialize(de))
 }
 
 /// The `format` a JSON file declares: `Ok(None)` for an object without one, an error for a
@@ -533,6 +532,189 @@ pub fn read_array_json(path: &Path, limit: u64, what: &'static str) -> Result<Te
     }
 }
 
+/// A JSON value of a free-form field (a results file's `backend`), parsed strictly (duplicate
+/// keys refused) within its own budget of [`MAX_TREE_VALUES`] values.
+pub fn strict_value<'de, D: de::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    let budget = Cell::new(MAX_TREE_VALUES);
+    Strict { budget: &budget }.deserialize(d)
+}
+
+/// One number as the file formats write it: a JSON number or `"NaN"`, `"Infinity"`,
+/// `"-Infinity"`.
+pub struct Number(pub f64);
+
+impl<'de> de::Deserialize<'de> for Number {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number (or \"NaN\", \"Infinity\", \"-Infinity\")")
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<Number, E> {
+                Ok(Number(x))
+            }
+            fn visit_i64<E: de::Error>(self, x: i64) -> Result<Number, E> {
+                Ok(Number(x as f64))
+            }
+            fn visit_u64<E: de::Error>(self, x: u64) -> Result<Number, E> {
+                Ok(Number(x as f64))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Number, E> {
+                match s {
+                    "NaN" => Ok(Number(f64::NAN)),
+                    "Infinity" => Ok(Number(f64::INFINITY)),
+                    "-Infinity" => Ok(Number(f64::NEG_INFINITY)),
+                    other => Err(E::custom(format!(
+                        "\"{}\" is not a number",
+                        files::shorten(other)
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A flat list of numbers, streamed into a `Vec<f64>` (at most [`MAX_ELEMENTS`]).
+fn number_list<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<f64>, A::Error> {
+    let mut out = Vec::new();
+    while let Some(Number(x)) = seq.next_element()? {
+        if out.len() >= MAX_ELEMENTS {
+            return Err(de::Error::custom(format!(
+                "more than {MAX_ELEMENTS} numbers"
+            )));
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
+/// A loss as the file formats write it: one number (`scalar`) or a flat list.
+pub struct Loss {
+    pub values: Vec<f64>,
+    pub scalar: bool,
+}
+
+impl Loss {
+    fn one(x: f64) -> Self {
+        Loss {
+            values: vec![x],
+            scalar: true,
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Loss {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Loss;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or a list of numbers")
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<Loss, E> {
+                Ok(Loss::one(x))
+            }
+            fn visit_i64<E: de::Error>(self, x: i64) -> Result<Loss, E> {
+                Ok(Loss::one(x as f64))
+            }
+            fn visit_u64<E: de::Error>(self, x: u64) -> Result<Loss, E> {
+                Ok(Loss::one(x as f64))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Loss, E> {
+                let Number(x) = Number::deserialize(de::value::StrDeserializer::<E>::new(s))?;
+                Ok(Loss::one(x))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Loss, A::Error> {
+                number_list(seq).map(|values| Loss {
+                    values,
+                    scalar: false,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A flat list of numbers (a fixture's gradient).
+pub struct Numbers(pub Vec<f64>);
+
+impl<'de> de::Deserialize<'de> for Numbers {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Numbers;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of numbers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Numbers, A::Error> {
+                number_list(seq).map(Numbers)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON object of a free-form field (a case's `params`), parsed strictly (duplicate keys
+/// refused).
+pub fn strict_object<'de, D: de::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    match strict_value(d)? {
+        Value::Object(m) => Ok(m),
+        other => Err(de::Error::custom(format!(
+            "expected an object, found {}",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "a list",
+                Value::Object(_) => "an object",
+            }
+        ))),
+    }
+}
+
+/// An array as the file formats write it: a flat list of numbers, or the path of a `.npy` file.
+pub enum ListOrPath {
+    List(Vec<f64>),
+    Path(String),
+}
+
+impl<'de> de::Deserialize<'de> for ListOrPath {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ListOrPath;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of numbers or the path of a .npy file")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ListOrPath, E> {
+                Ok(ListOrPath::Path(s.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ListOrPath, A::Error> {
+                number_list(seq).map(ListOrPath::List)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses JSON text into a typed document (serde's derive refuses repeated and, where the
+/// type says so, unknown fields).
+pub fn parse_typed<T: de::DeserializeOwned>(text: &str, source: &str) -> Result<T, UflError> {
+    if text.starts_with('\u{feff}') {
+        return Err(files::bom_error(source));
+    }
+    serde_json::from_str(text).map_err(|e| json_error(source, e))
+}
+
+/// Reads the JSON file at `path` (a regular file of at most `limit` bytes) into a typed
+/// document, from its reader.
+pub fn read_typed<T: de::DeserializeOwned>(path: &Path, limit: u64) -> Result<T, UflError> {
+    parse_file(path, limit, |de| T::deserialize(de))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +769,9 @@ mod tests {
         let n = MAX_TREE_VALUES + 10;
         let text = format!("[{}0]", "0,".repeat(n));
         let e = parse_str(&text, "t").unwrap_err();
-        assert!(e.to_string().contains("JSON values in one file"), "{e}");
+        assert!(
+            e.to_string().contains("JSON values in one free-form field"),
+            "{e}"
+        );
     }
 }

@@ -26,7 +26,7 @@
 
 use crate::cases::Case;
 use crate::error::UflError;
-use crate::fixtures::{number, numbers, FixtureCase};
+use crate::fixtures::FixtureCase;
 use crate::harness::Response;
 use crate::io::{json_number, read_array, write_array, write_array_f32};
 use crate::params::ParamValue;
@@ -78,25 +78,41 @@ fn bad(context: &str, message: impl Into<String>) -> UflError {
     }
 }
 
+/// A results file as written: a closed format (serde refuses unknown and repeated keys), whose
+/// arrays are streamed into `Vec<f64>` (8 bytes per number), with `backend` free-form.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultsDoc {
+    format: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::strict_value")]
+    backend: Value,
+    cases: Vec<ResultDoc>,
+}
+
+/// One result as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultDoc {
+    id: String,
+    #[serde(default)]
+    loss: Option<crate::json::Loss>,
+    #[serde(default)]
+    grad: Option<crate::json::ListOrPath>,
+    /// `error` and `skip` are strings (the message, the reason): a value of another type
+    /// (`"skip": false`) says nothing certain about the case.
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    skip: Option<String>,
+}
+
 /// Parses a results file's text; `base` is its folder (for gradients given as `.npy` paths).
 pub fn parse_results(text: &str, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
-    from_value(&crate::json::parse_str(text, source)?, source, base)
+    from_doc(crate::json::parse_typed(text, source)?, source, base)
 }
 
-/// The keys a results file and each of its results may hold (`backend` is free-form).
-const TOP_KEYS: [&str; 3] = ["format", "backend", "cases"];
-const RESULT_KEYS: [&str; 5] = ["id", "loss", "grad", "error", "skip"];
-
-fn unknown_key<'a>(obj: &'a Map<String, Value>, known: &[&str]) -> Option<&'a str> {
-    obj.keys().map(String::as_str).find(|k| !known.contains(k))
-}
-
-/// Results from their (strictly parsed) JSON tree.
-fn from_value(root: &Value, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
-    let obj = root
-        .as_object()
-        .ok_or_else(|| bad(source, "the top level must be an object"))?;
-    match obj.get("format").and_then(Value::as_str) {
+fn from_doc(doc: ResultsDoc, source: &str, base: Option<&Path>) -> Result<Results, UflError> {
+    match doc.format.as_deref() {
         Some(RESULTS_FORMAT) => {}
         Some(other) => {
             return Err(bad(
@@ -114,72 +130,27 @@ fn from_value(root: &Value, source: &str, base: Option<&Path>) -> Result<Results
             ))
         }
     }
-    if let Some(k) = unknown_key(obj, &TOP_KEYS) {
-        return Err(bad(
-            source,
-            format!(
-                "unknown key `{}` (a results file has {TOP_KEYS:?})",
-                crate::files::shorten(k)
-            ),
-        ));
-    }
-    let list = obj
-        .get("cases")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad(source, "`cases` must be a list"))?;
     let mut responses = BTreeMap::new();
-    for (k, entry) in list.iter().enumerate() {
-        let e = entry
-            .as_object()
-            .ok_or_else(|| bad(source, format!("result {k} is not an object")))?;
-        let id = e
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(source, format!("result {k} has no string `id`")))?;
-        let ctx = format!("{source}: result for {}", crate::files::shorten(id));
-        if let Some(key) = unknown_key(e, &RESULT_KEYS) {
-            return Err(bad(
-                &ctx,
-                format!(
-                    "unknown key `{}` (a result has {RESULT_KEYS:?})",
-                    crate::files::shorten(key)
-                ),
-            ));
-        }
-        let response = parse_response(e, &ctx, base)?;
-        if responses.insert(id.to_string(), response).is_some() {
+    for r in doc.cases {
+        let ctx = format!("{source}: result for {}", crate::files::shorten(&r.id));
+        let id = r.id.clone();
+        let response = response_of(r, &ctx, base)?;
+        if responses.insert(id.clone(), response).is_some() {
             return Err(bad(
                 source,
-                format!("two results for case {}", crate::files::shorten(id)),
+                format!("two results for case {}", crate::files::shorten(&id)),
             ));
         }
     }
     Ok(Results {
-        backend: obj.get("backend").cloned().unwrap_or(Value::Null),
+        backend: doc.backend,
         responses,
     })
 }
 
-fn parse_response(
-    e: &Map<String, Value>,
-    ctx: &str,
-    base: Option<&Path>,
-) -> Result<Response, UflError> {
-    // `error` and `skip` are strings (the message, the reason) and stand alone: a value of
-    // another type (`"skip": false`) or beside an output says nothing certain about the case.
-    let word = |key: &str| -> Result<Option<String>, UflError> {
-        match e.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(bad(
-                ctx,
-                format!("`{key}` must be a string (the message), not {other}"),
-            )),
-        }
-    };
-    let (error, skip) = (word("error")?, word("skip")?);
-    let output = e.contains_key("loss") || e.contains_key("grad");
-    match (error, skip) {
+fn response_of(r: ResultDoc, ctx: &str, base: Option<&Path>) -> Result<Response, UflError> {
+    let output = r.loss.is_some() || r.grad.is_some();
+    match (r.error, r.skip) {
         (Some(_), Some(_)) => return Err(bad(ctx, "gives both `error` and `skip`")),
         (Some(_), None) | (None, Some(_)) if output => {
             return Err(bad(
@@ -191,23 +162,22 @@ fn parse_response(
         (None, Some(reason)) => return Ok(Response::Skip(reason)),
         (None, None) => {}
     }
-    let loss = match e.get("loss") {
-        Some(Value::Array(_)) => numbers(&e["loss"], ctx)?,
-        Some(v) => vec![number(v, ctx)?],
+    let loss = match r.loss {
+        Some(l) => l.values,
         None => return Err(bad(ctx, "needs `loss` and `grad`, or `error`, or `skip`")),
     };
-    let grad = match e.get("grad") {
-        Some(Value::String(rel)) => {
+    let grad = match r.grad {
+        Some(crate::json::ListOrPath::Path(rel)) => {
             let base = base.ok_or_else(|| {
                 bad(
                     ctx,
                     "a gradient given as a path needs the results file's folder",
                 )
             })?;
-            let path = crate::files::resolve_inside(base, rel).map_err(|m| bad(ctx, m))?;
+            let path = crate::files::resolve_inside(base, &rel).map_err(|m| bad(ctx, m))?;
             read_array(&path, "gradient")?.0.data
         }
-        Some(v) => numbers(v, ctx)?,
+        Some(crate::json::ListOrPath::List(g)) => g,
         None => return Err(bad(ctx, "needs `grad`")),
     };
     Ok(Response::Output { loss, grad })
@@ -216,8 +186,8 @@ fn parse_response(
 /// Reads a results file (a regular file of at most `fixtures::MAX_FILE_BYTES`, parsed strictly
 /// from its reader: see [`crate::json`]).
 pub fn read_results(path: &Path) -> Result<Results, UflError> {
-    let root = crate::json::read_file(path, crate::fixtures::MAX_FILE_BYTES)?;
-    from_value(&root, &path.display().to_string(), path.parent())
+    let doc = crate::json::read_typed(path, crate::fixtures::MAX_FILE_BYTES)?;
+    from_doc(doc, &path.display().to_string(), path.parent())
 }
 
 /// Checks results against the cases they answer: every gradient must have one entry per
