@@ -410,15 +410,30 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UflError> {
     Ok(collected.files)
 }
 
-fn duplicate_id(id: &str, first: &std::path::Path, second: &std::path::Path) -> UflError {
-    UflError::Format {
-        context: second.display().to_string(),
-        message: format!(
-            "case id {} is also in {}: each case id must be unique",
-            ufl_oracle::files::shorten(id),
-            first.display()
-        ),
+/// Reads every file and maps each case by `each` (one file held at a time), refusing a case id
+/// that appears twice (in one file or two).
+fn read_unique<T>(
+    files: &[PathBuf],
+    mut each: impl FnMut(&fixtures::FixtureCase) -> Result<T, UflError>,
+) -> Result<Vec<T>, UflError> {
+    let mut first_seen: std::collections::HashMap<String, PathBuf> = Default::default();
+    let mut cases = Vec::new();
+    for f in files {
+        for c in fixtures::read(f)?.cases {
+            if let Some(first) = first_seen.insert(c.id.clone(), f.clone()) {
+                return Err(UflError::Format {
+                    context: f.display().to_string(),
+                    message: format!(
+                        "case id {} is also in {}: each case id must be unique",
+                        ufl_oracle::files::shorten(&c.id),
+                        first.display()
+                    ),
+                });
+            }
+            cases.push(each(&c)?);
+        }
     }
+    Ok(cases)
 }
 
 /// True when `a` and `b` name the same existing file (after resolving symlinks).
@@ -455,17 +470,7 @@ fn verify(
         }
         None => None,
     };
-    let mut reports: Vec<CaseReport> = Vec::new();
-    let mut first_seen: std::collections::HashMap<String, PathBuf> = Default::default();
-    for f in &files {
-        let file = fixtures::read(f)?;
-        for c in &file.cases {
-            if let Some(other) = first_seen.insert(c.id.clone(), f.clone()) {
-                return Err(duplicate_id(&c.id, &other, f));
-            }
-        }
-        reports.extend(file.cases.iter().map(verify_case));
-    }
+    let reports: Vec<CaseReport> = read_unique(&files, |c| Ok(verify_case(c)))?;
     if reports.is_empty() {
         // Nothing checked is not a pass.
         return Err(UflError::Format {
@@ -606,16 +611,7 @@ fn check(
             });
         }
     }
-    let mut cases = Vec::new();
-    let mut first_seen: std::collections::HashMap<String, PathBuf> = Default::default();
-    for f in &files {
-        for c in &fixtures::read(f)?.cases {
-            if let Some(other) = first_seen.insert(c.id.clone(), f.clone()) {
-                return Err(duplicate_id(&c.id, &other, f));
-            }
-            cases.push(ufl_oracle::results::case_from_file(c)?);
-        }
-    }
+    let mut cases = read_unique(&files, ufl_oracle::results::case_from_file)?;
     if let Some(conv) = convention {
         let conv: Convention = conv.parse()?;
         cases.iter_mut().for_each(|c| c.problem.convention = conv);
