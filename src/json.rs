@@ -5,7 +5,8 @@
 //!   held whole.
 //! - The formats are typed documents (`#[derive(Deserialize)]` with `deny_unknown_fields` in
 //!   `fixtures`, `results`, `verify`): a key given twice (`{"format": .., "format": ..}`) or
-//!   unknown is an error with its line and column, never "the last one wins".
+//!   unknown is an error with its line and column, never "the last one wins"; an error in a
+//!   typed document names its JSON path too (`serde_path_to_error`).
 //! - Arrays are streamed straight into `Vec<f64>` ([`Number`], [`Loss`], [`Numbers`],
 //!   [`ListOrPath`], and the array-file reader [`read_array_json`]): 8 bytes per element and a
 //!   constant, whatever the text's layout; `"NaN"`, `"Infinity"`, `"-Infinity"` are numbers.
@@ -638,6 +639,7 @@ impl<'de> de::Deserialize<'de> for Loss {
 }
 
 /// A flat list of numbers (a fixture's gradient).
+#[derive(Debug)]
 pub struct Numbers(pub Vec<f64>);
 
 impl<'de> de::Deserialize<'de> for Numbers {
@@ -700,19 +702,36 @@ impl<'de> de::Deserialize<'de> for ListOrPath {
     }
 }
 
+/// A typed error's message with the JSON path where it occurred (`cases[3].grad[17]: invalid
+/// type: …`), as serde_json's own error (which keeps the line and column).
+fn with_path(e: serde_path_to_error::Error<serde_json::Error>) -> serde_json::Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path.is_empty() || path == "." || inner.is_io() || inner.is_eof() || inner.is_syntax() {
+        return inner;
+    }
+    <serde_json::Error as de::Error>::custom(format!("at `{}`: {inner}", files::shorten(&path)))
+}
+
 /// Parses JSON text into a typed document (serde's derive refuses repeated and, where the
-/// type says so, unknown fields).
+/// type says so, unknown fields); errors name their JSON path, line and column.
 pub fn parse_typed<T: de::DeserializeOwned>(text: &str, source: &str) -> Result<T, UflError> {
     if text.starts_with('\u{feff}') {
         return Err(files::bom_error(source));
     }
-    serde_json::from_str(text).map_err(|e| json_error(source, e))
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(with_path)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| json_error(source, e))
 }
 
 /// Reads the JSON file at `path` (a regular file of at most `limit` bytes) into a typed
-/// document, from its reader.
+/// document, from its reader; errors name their JSON path, line and column.
 pub fn read_typed<T: de::DeserializeOwned>(path: &Path, limit: u64) -> Result<T, UflError> {
-    parse_file(path, limit, |de| T::deserialize(de))
+    parse_file(path, limit, |de| {
+        serde_path_to_error::deserialize(de).map_err(with_path)
+    })
 }
 
 #[cfg(test)]
@@ -727,6 +746,28 @@ mod tests {
         let e = parse_str(r#"{"cases": [{"loss": 1, "loss": 2}]}"#, "t").unwrap_err();
         assert!(e.to_string().contains("duplicate key `loss`"), "{e}");
         assert!(parse_str(r#"{"a": {"x": 1}, "b": {"x": 2}}"#, "t").is_ok());
+    }
+
+    #[test]
+    fn typed_errors_name_their_json_path_and_position() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Doc {
+            cases: Vec<Item>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Item {
+            grad: Numbers,
+        }
+        let e = parse_typed::<Doc>(r#"{"cases": [{"grad": [1]}, {"grad": [1, "x"]}]}"#, "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at `cases[1].grad[1]`"), "{e}");
+        assert!(
+            e.contains("\"x\" is not a number") && e.contains("line 1 column"),
+            "{e}"
+        );
     }
 
     #[test]
