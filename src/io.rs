@@ -2,9 +2,16 @@
 //!
 //! JSON arrays are either `{"shape": [..], "data": [flat row-major numbers]}` or nested lists;
 //! numbers may be the strings `"NaN"`, `"Infinity"`, `"-Infinity"` as in the fixture format.
-//! Every file is read through [`crate::files`] (regular files only, bounded reads). A `.npy` header is parsed once, by a strict
-//! linear scan of the dictionary numpy writes, and its shape is checked against
-//! [`MAX_ELEMENTS`] and against the bytes actually present before anything is allocated for it.
+//! Every file is read through [`crate::files`] (regular files only, bounded reads); JSON arrays
+//! are streamed by [`crate::json`]. A `.npy` header is parsed once, by a strict linear scan of
+//! the dictionary numpy writes, and its shape is checked against [`MAX_ELEMENTS`] and against the
+//! bytes actually present before anything is allocated for it.
+//!
+//! Why a parser of its own rather than `ndarray-npy`'s reader (already a dependency, used here
+//! to write): measured on ndarray-npy 0.10, its reader is bounded in memory (a header declaring
+//! 2 GiB with no body is refused as `MissingData` at a 2.3 MB peak), but it takes a header that
+//! gives a key twice, the last one winning (`{'descr': '<i8', 'descr': '<f8', …}` reads as
+//! float64), which the oracle refuses for every file it reads.
 
 use crate::error::UflError;
 use crate::files::io_err;
