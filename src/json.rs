@@ -203,8 +203,10 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
-/// Parses JSON text strictly (duplicate keys refused, at most [`MAX_TREE_VALUES`] values).
-pub fn parse_str(text: &str, source: &str) -> Result<Value, UflError> {
+/// Parses JSON text strictly (duplicate keys refused, at most [`MAX_TREE_VALUES`] values): the
+/// free-form-field parser on a whole text, for its tests.
+#[cfg(test)]
+fn parse_str(text: &str, source: &str) -> Result<Value, UflError> {
     if text.starts_with('\u{feff}') {
         return Err(files::bom_error(source));
     }

@@ -1334,6 +1334,20 @@ fn symlink(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).unwrap();
 }
 
+/// `eval -f dice_loss --pred PRED --target TARGET EXTRA...` as arguments.
+#[cfg(unix)]
+fn eval_args(pred: &Path, target: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["eval".into(), "-f".into(), "dice_loss".into()];
+    args.extend([
+        "--pred".into(),
+        pred.into(),
+        "--target".into(),
+        target.into(),
+    ]);
+    args.extend(extra.iter().map(|a| a.into()));
+    args
+}
+
 #[cfg(unix)]
 #[test]
 fn non_regular_files_are_refused_by_type_before_they_are_read() {
@@ -1354,43 +1368,17 @@ fn non_regular_files_are_refused_by_type_before_they_are_read() {
     let mut runs: Vec<(&str, Vec<std::ffi::OsString>, &str)> = vec![
         (
             "--pred /dev/zero",
-            vec![
-                "eval".into(),
-                "-f".into(),
-                "dice_loss".into(),
-                "--pred".into(),
-                zero.into(),
-                "--target".into(),
-                target.clone().into(),
-            ],
+            eval_args(zero, &target, &[]),
             "/dev/zero: a character device, not a regular file",
         ),
         (
             "--pred a symlink to /dev/zero",
-            vec![
-                "eval".into(),
-                "-f".into(),
-                "dice_loss".into(),
-                "--pred".into(),
-                link_to_zero.clone().into(),
-                "--target".into(),
-                target.clone().into(),
-            ],
+            eval_args(&link_to_zero, &target, &[]),
             "a character device, not a regular file",
         ),
         (
             "--jvp /dev/zero",
-            vec![
-                "eval".into(),
-                "-f".into(),
-                "dice_loss".into(),
-                "--pred".into(),
-                pred.clone().into(),
-                "--target".into(),
-                target.clone().into(),
-                "--jvp".into(),
-                zero.into(),
-            ],
+            eval_args(&pred, &target, &["--jvp", "/dev/zero"]),
             "a character device, not a regular file",
         ),
         (
@@ -1425,30 +1413,14 @@ fn non_regular_files_are_refused_by_type_before_they_are_read() {
         ),
         (
             "a folder where a file is expected",
-            vec![
-                "eval".into(),
-                "-f".into(),
-                "dice_loss".into(),
-                "--pred".into(),
-                dir.clone().into(),
-                "--target".into(),
-                target.clone().into(),
-            ],
+            eval_args(&dir, &target, &[]),
             "a directory, not a regular file",
         ),
     ];
     if have_fifo {
         runs.push((
             "--pred a FIFO with no writer",
-            vec![
-                "eval".into(),
-                "-f".into(),
-                "dice_loss".into(),
-                "--pred".into(),
-                fifo.clone().into(),
-                "--target".into(),
-                target.clone().into(),
-            ],
+            eval_args(&fifo, &target, &[]),
             "a FIFO (named pipe), not a regular file",
         ));
     }
