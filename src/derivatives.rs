@@ -1,7 +1,8 @@
 //! Derivatives by forward-mode automatic differentiation of the generic evaluator: directional
 //! derivatives (JVP) in one pass, the full gradient for small inputs, and derivatives with
-//! respect to the hyper-parameters. These share no code with the closed-form gradients, which
-//! they witness; `fd.rs` gives the third, independent, witness.
+//! respect to the hyper-parameters. They share no derivative code with the closed-form
+//! gradients, which they witness (`fd.rs` gives the third witness), but all three rest on the
+//! same value code: a wrong value is caught by the fixtures, not here.
 //!
 //! All derivatives are of the sum of the loss's entries (the loss itself when it is a scalar).
 

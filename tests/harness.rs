@@ -71,6 +71,11 @@ fn correct_backends_are_never_failed_and_every_planted_bug_is_caught() {
         };
         let report = harness(declared).run(|case| run(case, &knobs));
         println!("correct backend `{name}`: {}", report.summary());
+        assert!(
+            report.tally().passed > 1000,
+            "{name}: too few cases checked: {}",
+            report.summary()
+        );
         if !report.is_ok() {
             false_alarms.push(format!("{name}:\n{report}"));
         }
@@ -104,7 +109,6 @@ fn correct_backends_are_never_failed_and_every_planted_bug_is_caught() {
         Bug::ALL.len(),
         false_alarms.len()
     );
-    assert!(Bug::ALL.len() >= 20);
     assert!(missed.is_empty(), "mutants not caught: {missed:?}");
     assert!(
         false_alarms.is_empty(),

@@ -9,8 +9,8 @@
 //! Tolerances. `e_i` is the float64 error bound of gradient entry i (`Bounded<53>`): the closed
 //! form is within `e_i` of the exact derivative, and forward mode, evaluating a differently
 //! grouped expression of the same conditioning, within a comparable amount; they must agree to
-//! `4·e_i` (the sum of both plus the factor 2 of `verify::f32_safety`). A finite difference
-//! must agree to `4·err` (its error estimate, `fd.rs`) plus `4·e_i`.
+//! `4·e_i` (the sum of both, times the factor 2 of `tolerance::safety_factor` in float64). A
+//! finite difference must agree to `4·err` (its error estimate, `fd.rs`) plus `4·e_i`.
 
 mod common;
 
