@@ -366,7 +366,7 @@ impl Kind {
 fn kind_inputs(kind: Kind, shape: &[usize], layout: Layout, seed: u64) -> (Tensor, Tensor) {
     let (pred, target) = inputs(shape, layout, Dtype::F32, 1.5, seed);
     let grid = Grid::of(shape, layout);
-    let (lo, hi) = Dtype::F32.clip_bounds(1e-7);
+    let (lo, hi) = Dtype::F32.clip_bounds(crate::registry::KERAS_EPSILON);
     let mut rng = Rng::new(seed ^ 0xED6E);
     let mut p = pred.data;
     let mut y = target.data;

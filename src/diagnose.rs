@@ -172,7 +172,12 @@ pub fn variants(problem: &Problem) -> Vec<Variant> {
     }
     for name in ["eps", "epsilon", "smooth"] {
         if let Some(e) = real_param(problem, name) {
-            let other = if (e - 1e-7).abs() < 1e-12 { 1e-6 } else { 1e-7 };
+            let common = crate::registry::KERAS_EPSILON;
+            let other = if (e - common).abs() < 1e-12 {
+                1e-6
+            } else {
+                common
+            };
             out.push(Variant::of(
                 format!("`{name}` = {other:e} instead of {e:e}"),
                 set(problem, &[(name, ParamValue::Number(other))]),

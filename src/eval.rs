@@ -272,11 +272,7 @@ impl Problem {
         ) {
             return false;
         }
-        let eps = match (hyper.value("eps"), hyper.value("epsilon")) {
-            (Some(crate::params::Hp::Real(e)), _) | (_, Some(crate::params::Hp::Real(e))) => e,
-            _ => 1e-7,
-        };
-        let (lo, hi) = self.dtype.clip_bounds(eps);
+        let (lo, hi) = self.dtype.clip_bounds(hyper.clip_epsilon());
         self.pred.data.iter().any(|&p| p == lo || p == hi)
     }
 

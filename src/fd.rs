@@ -63,13 +63,7 @@ fn total(problem: &Problem) -> Result<f64, UflError> {
 /// (with a single channel expanded, also one minus each bound).
 fn kinks(problem: &Problem) -> Result<Vec<f64>, UflError> {
     let hyper = resolve(problem.function, problem.convention, &problem.params)?;
-    let eps = ["eps", "epsilon"]
-        .iter()
-        .find_map(|n| match hyper.value(n) {
-            Some(Hp::Real(e)) => Some(e),
-            _ => None,
-        });
-    let (lo, hi) = problem.dtype.clip_bounds(eps.unwrap_or(1e-7));
+    let (lo, hi) = problem.dtype.clip_bounds(hyper.clip_epsilon());
     Ok(vec![0.0, 1.0, lo, hi, 1.0 - lo, 1.0 - hi])
 }
 

@@ -23,14 +23,11 @@ use crate::error::UflError;
 use crate::eval::{check_unit, Inputs, Outcome};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
-use crate::registry::FunctionId;
+use crate::registry::{FunctionId, MONAI_DEFAULT_EPSILON};
 use crate::tensor::{split_first, Dtype};
 use crate::terms::{add_gated, focal, tversky, Clip, ClipGradient};
 
 const RULE: PowRule = PowRule::Torch;
-
-/// The unified class's fixed epsilon.
-const UNIFIED_EPSILON: f64 = 1e-7;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reduction {
@@ -530,7 +527,7 @@ fn unified_class<T: Real>(
         });
     }
     check_unit("target", &ym)?;
-    let eps = T::cst(UNIFIED_EPSILON);
+    let eps = T::cst(MONAI_DEFAULT_EPSILON);
     let (delta, gamma, weight) = (hp.real("delta")?, hp.real("gamma")?, hp.real("weight")?);
     let mut g2 = if want_grad {
         Some(vec![T::zero(); pm.len()])

@@ -21,13 +21,11 @@ use crate::eval::{check_unit, Inputs, Outcome, RegionVariant};
 use crate::params::Hyper;
 use crate::real::{PowRule, Real};
 use crate::registry::FunctionId;
+use crate::registry::KERAS_EPSILON;
 use crate::tensor::{Dtype, Grid};
 use crate::terms::{add_gated, focal, focal_value, tversky, Clip, ClipGradient, Tversky};
 
 const RULE: PowRule = PowRule::TensorFlow;
-
-/// `K.epsilon()`.
-const KERAS_EPSILON: f64 = 1e-7;
 
 /// Everything one evaluation shares: the inputs in channels-last order and their clipped copy.
 struct Ctx<'a, T> {

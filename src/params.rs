@@ -128,6 +128,26 @@ impl<T: Real> Hyper<T> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The clip ε of the evaluation: the `eps` (paper) or `epsilon` (monai) parameter where the
+    /// function has one, otherwise the convention's fixed value (`K.epsilon()` in the original
+    /// code, MONAI's default inside `AsymmetricUnifiedFocalLoss`).
+    pub fn clip_epsilon(&self) -> T {
+        let fixed = match self.convention {
+            Convention::Original => crate::registry::KERAS_EPSILON,
+            Convention::Paper => crate::registry::PAPER_DEFAULT_EPS,
+            Convention::Monai => crate::registry::MONAI_DEFAULT_EPSILON,
+        };
+        let parameter = match self.convention {
+            Convention::Original => None,
+            Convention::Paper => self.value("eps"),
+            Convention::Monai => self.value("epsilon"),
+        };
+        match parameter {
+            Some(Hp::Real(e)) => e,
+            _ => T::cst(fixed),
+        }
+    }
+
     /// A real parameter.
     pub fn real(&self, name: &str) -> Result<T, UflError> {
         match self.get(name)? {

@@ -313,10 +313,21 @@ const O_UNIFIED: &[ParamSpec] = &[
     ),
 ];
 
+// ---- clip constants ---------------------------------------------------------------------------
+
+/// `K.epsilon()`, Keras' fuzz factor: the original code's clip bounds `[ε, 1-ε]` and the
+/// smoothing of its Tversky parts, which none of its functions lets a caller change.
+pub const KERAS_EPSILON: f64 = 1e-7;
+/// The default of `paper`'s `eps` (its clip bound): the original code's value.
+pub const PAPER_DEFAULT_EPS: f64 = 1e-7;
+/// MONAI 1.6.1's default `epsilon` of `AsymmetricFocalLoss` and `AsymmetricFocalTverskyLoss`;
+/// `AsymmetricUnifiedFocalLoss` builds both with it and has no `epsilon` of its own.
+pub const MONAI_DEFAULT_EPSILON: f64 = 1e-7;
+
 // ---- paper --------------------------------------------------------------------------------
 const P_EPS: ParamSpec = real(
     "eps",
-    1e-7,
+    PAPER_DEFAULT_EPS,
     Range::CLIP_EPS,
     "clip bound and Tversky smoothing",
 );
@@ -395,7 +406,7 @@ const M_ONEHOT: ParamSpec = ParamSpec {
 };
 const M_EPSILON: ParamSpec = real(
     "epsilon",
-    1e-7,
+    MONAI_DEFAULT_EPSILON,
     Range::CLIP_EPS,
     "clamp bound and Tversky smoothing",
 );

@@ -10,7 +10,7 @@ use super::Finding;
 use arbitrary::{Result as Draw, Unstructured};
 use ufl_oracle::bound::{F32Bound, F64Bound};
 use ufl_oracle::params::{resolve, Hp};
-use ufl_oracle::registry::{Kind, ParamSpec, Range};
+use ufl_oracle::registry::{Kind, ParamSpec, Range, KERAS_EPSILON};
 use ufl_oracle::tensor::{element_count, Grid};
 use ufl_oracle::{
     Convention, Dtype, FunctionId, Layout, ParamValue, Params, Problem, Tensor, FUNCTIONS,
@@ -70,7 +70,7 @@ fn hostile_value(u: &mut Unstructured) -> Draw<f64> {
 /// also subnormal or so small that a Tversky denominator's reciprocal overflows, where reverse
 /// mode (the references', the closed form's) gives `∞ - ∞ = NaN` and forward mode does not.
 fn probability(u: &mut Unstructured, dtype: Dtype, mode: Mode) -> Draw<f64> {
-    let (lo, hi) = dtype.clip_bounds(1e-7);
+    let (lo, hi) = dtype.clip_bounds(KERAS_EPSILON);
     let x = match u.int_in_range(0..=12)? {
         0 => 0.0,
         1 => 1.0,
@@ -740,10 +740,10 @@ pub fn moves_a_powered_base(problem: &Problem) -> Vec<bool> {
             };
             powered = (0..read).map(|c| symmetric || c == 1).collect();
             value = Box::new(move |b, s, c| Some(target.data[tgrid.at(b, s, c)]));
-            let (lo, hi) = problem.dtype.clip_bounds(1e-7);
+            let (lo, hi) = problem.dtype.clip_bounds(KERAS_EPSILON);
             let smooth = match hyper.value("smooth") {
                 Some(Hp::Real(k)) => k,
-                _ => problem.dtype.round(1e-7),
+                _ => problem.dtype.round(KERAS_EPSILON),
             };
             let pred = &problem.pred;
             base_at_zero = Box::new(move |b, c| {

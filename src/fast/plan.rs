@@ -10,7 +10,7 @@ use super::math::PowPair;
 use super::tail::{Reduction, RegionTerm, Tail};
 use crate::eval::Problem;
 use crate::params::{resolve, Hyper};
-use crate::registry::{Convention, FunctionId};
+use crate::registry::{Convention, FunctionId, KERAS_EPSILON, MONAI_DEFAULT_EPSILON};
 use crate::tensor::{Dtype, Grid, Layout, Tensor};
 
 /// The largest focal exponent the fast path takes (`math::pow`'s domain).
@@ -75,7 +75,7 @@ fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
         return None;
     }
     let grid = Grid::of(shape, problem.layout);
-    let (lo, hi) = problem.dtype.clip_bounds(1e-7);
+    let (lo, hi) = problem.dtype.clip_bounds(KERAS_EPSILON);
     let region = |term: RegionTerm, clip: ClipRule| -> Option<Plan> {
         let role = Role {
             tversky: true,
@@ -189,7 +189,7 @@ fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
                     delta,
                     gamma,
                     weight,
-                    smooth: problem.dtype.round(1e-7),
+                    smooth: problem.dtype.round(KERAS_EPSILON),
                     positions,
                 },
             })
@@ -290,7 +290,7 @@ fn monai(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     );
     let power = focal_power(gamma)?;
     let grid = Grid::of(&problem.pred.shape, problem.layout);
-    let (lo, hi) = rounded_bounds(problem.dtype, 1e-7)?;
+    let (lo, hi) = rounded_bounds(problem.dtype, MONAI_DEFAULT_EPSILON)?;
     let roles = vec![
         Role {
             tversky: true,

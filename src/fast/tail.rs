@@ -270,7 +270,7 @@ impl Tail {
             } => {
                 let rule = PowRule::Torch;
                 let (delta, gamma, weight) = (T::cst(delta), T::cst(gamma), T::cst(weight));
-                let eps = T::cst(1e-7);
+                let eps = T::cst(crate::registry::MONAI_DEFAULT_EPSILON);
                 // AsymmetricFocalLoss: the mean over (items, 2 classes, positions) of
                 // (1-δ)·(1-q₀)^γ·CE₀ and δ·CE₁.
                 let count = T::cst((2 * batch * spatial) as f64);

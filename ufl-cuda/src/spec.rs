@@ -13,9 +13,10 @@ use ufl_oracle::params::resolve;
 use ufl_oracle::tensor::Grid;
 use ufl_oracle::{Convention, Dtype, FunctionId, Layout, Problem, UflError};
 
-/// The float32 clip bounds and Tversky smoothing of `original`: `K.epsilon()` = 1e-7 rounded to
-/// float32, and `1 - 1e-7` computed in f64 then rounded (TensorFlow's `K.clip` in float32).
-pub const ORIGINAL_EPSILON: f64 = 1e-7;
+/// The float32 clip bounds and Tversky smoothing of `original` come from the oracle's
+/// `K.epsilon()`: 1e-7 rounded to float32, and `1 - 1e-7` computed in f64 then rounded
+/// (TensorFlow's `K.clip` in float32).
+pub use ufl_oracle::registry::KERAS_EPSILON as ORIGINAL_EPSILON;
 
 /// Which parts of the unified loss a function computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
