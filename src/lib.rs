@@ -30,32 +30,24 @@
 //! # }
 //! ```
 
-pub mod bound;
-pub mod cases;
-pub mod derivatives;
-pub mod diagnose;
-pub mod error;
-pub mod eval;
-pub mod fast;
-pub mod fd;
-pub mod files;
-pub mod fixtures;
-pub mod harness;
-pub mod io;
-pub mod json;
-pub mod monai;
-pub mod original;
-pub mod paper;
-pub mod params;
-pub mod real;
-pub mod registry;
-pub mod results;
+// The layers, bottom to top; a module imports only from its own layer and those below it
+// (tests/layers.rs checks this).
+pub mod conformance;
+pub mod conventions;
+pub mod engine;
+pub mod numbers;
+pub mod protocol;
+pub mod spec;
+
+// Every module also at the crate root, where users have always found it.
 #[cfg(feature = "proptest")]
-pub mod strategies;
-pub mod tensor;
-pub mod terms;
-pub mod tolerance;
-pub mod verify;
+pub use conformance::strategies;
+pub use conformance::{cases, diagnose, harness, results, tolerance, verify};
+pub use conventions::{monai, original, paper, params, terms};
+pub use engine::{derivatives, eval, fast, fd};
+pub use numbers::{bound, real};
+pub use protocol::{files, fixtures, io, json};
+pub use spec::{error, registry, tensor};
 
 pub use error::UflError;
 pub use eval::{Evaluation, Outcome, Problem};

@@ -5,7 +5,7 @@
 //! Tolerances. `e` is an entry's float64 error bound (`Problem::evaluate_in::<F64Bound>`): any
 //! float64 evaluation of the generic expressions, summing in any order, with library functions
 //! within 1 ulp, is within `e` of the exact value. Both the generic f64 evaluator and the fast
-//! path are such evaluations (`src/fast/mod.rs`), so they must agree within `2·e`. Non-finite
+//! path are such evaluations (`src/engine/fast/mod.rs`), so they must agree within `2·e`. Non-finite
 //! entries must be the same (both NaN, or the same infinity). For a JVP, the derivative along
 //! `v` is `⟨grad, v⟩`: each forward mode is within `Σ e_i·|v_i|` (the entries' bounds) plus the
 //! bound of a sum of `n` products, `min(n-1, 8√(n-1))·u·Σ|g_i·v_i|`, of it; they must agree

@@ -1,0 +1,327 @@
+//! Which problems the fast path takes, and how: a [`Plan`] says, for a problem it covers,
+//! which internal channels exist, what each contributes, how the prediction is clipped, and
+//! which tail assembles the loss. A problem it does not cover — another function, logits,
+//! `to_onehot_y`, `ignore_index`, a shape or a parameter the reference would refuse, an
+//! exponent outside the range of `math.rs` — gets no plan, and the generic evaluator answers it
+//! (with its errors, where it has one). Input values are checked later, in the statistics pass.
+
+use super::kernel::{ClipRule, Depth, Expansion, Focal, Role};
+use super::math::PowPair;
+use super::tail::{Reduction, RegionTerm, Tail};
+use crate::conventions::params::{resolve, Hyper};
+use crate::engine::eval::Problem;
+use crate::spec::registry::{Convention, FunctionId, KERAS_EPSILON, MONAI_DEFAULT_EPSILON};
+use crate::spec::tensor::{Dtype, Grid, Layout, Tensor};
+
+/// The largest focal exponent the fast path takes (`math::pow`'s domain).
+pub const MAX_GAMMA: f64 = 1024.0;
+
+/// How the fast path evaluates one problem.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The caller's grid.
+    pub grid: Grid,
+    pub clip: ClipRule,
+    pub expansion: Expansion,
+    /// One per internal channel.
+    pub roles: Vec<Role>,
+    pub tversky_first: bool,
+    pub depth: Option<Depth>,
+    pub tail: Tail,
+}
+
+fn well_formed(t: &Tensor) -> bool {
+    t.shape.len() >= 2
+        && t.shape.iter().all(|&d| d > 0)
+        && t.shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .is_some_and(|n| n == t.data.len())
+}
+
+/// `[dtype(eps), dtype(1 - eps)]` as `paper.rs` and `monai.rs` write it, if the fast path's
+/// logarithms can take it (`lo` normal, `hi < 1`).
+fn rounded_bounds(dtype: Dtype, eps: f64) -> Option<(f64, f64)> {
+    let lo = eps + (dtype.round(eps) - eps);
+    let hi_exact = 1.0 - eps;
+    let hi = hi_exact + (dtype.round(hi_exact) - hi_exact);
+    (lo >= f64::MIN_POSITIVE && hi < 1.0).then_some((lo, hi))
+}
+
+fn focal_power(gamma: f64) -> Option<PowPair> {
+    (gamma.is_finite() && (0.0..=MAX_GAMMA).contains(&gamma)).then(|| PowPair::new(gamma))
+}
+
+/// The plan for `problem`, or `None` where the generic evaluator must answer.
+pub fn plan(problem: &Problem) -> Option<Plan> {
+    if !well_formed(&problem.pred) || !well_formed(&problem.target) {
+        return None;
+    }
+    if problem.pred.shape != problem.target.shape {
+        return None;
+    }
+    let hyper = resolve(problem.function, problem.convention, &problem.params).ok()?;
+    match problem.convention {
+        Convention::Original => original(problem, &hyper),
+        Convention::Paper => paper(problem, &hyper),
+        Convention::Monai => monai(problem, &hyper),
+    }
+}
+
+fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
+    let shape = &problem.pred.shape;
+    let rank = shape.len();
+    if rank != 4 && rank != 5 {
+        return None;
+    }
+    let grid = Grid::of(shape, problem.layout);
+    let (lo, hi) = problem.dtype.clip_bounds(KERAS_EPSILON);
+    let region = |term: RegionTerm, clip: ClipRule| -> Option<Plan> {
+        let role = Role {
+            tversky: true,
+            focal: None,
+        };
+        Some(Plan {
+            grid,
+            clip,
+            expansion: Expansion::Direct,
+            roles: vec![role; grid.classes],
+            tversky_first: true,
+            depth: None,
+            tail: Tail::OriginalRegion {
+                term,
+                delta: hp.real("delta").ok()?,
+                smooth: hp.real("smooth").ok()?,
+            },
+        })
+    };
+    match problem.function {
+        FunctionId::DiceLoss | FunctionId::TverskyLoss => {
+            region(RegionTerm::OneMinusTi, ClipRule::None)
+        }
+        FunctionId::DiceCoefficient => region(RegionTerm::Ti, ClipRule::None),
+        FunctionId::FocalTverskyLoss => region(
+            RegionTerm::Pow(hp.real("gamma").ok()?),
+            ClipRule::Inclusive(lo, hi),
+        ),
+        FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss => {
+            let symmetric = problem.function == FunctionId::SymUnifiedFocalLoss;
+            let (delta, gamma) = (hp.real("delta").ok()?, hp.real("gamma").ok()?);
+            let weight = hp.opt_real("weight").ok()?;
+            let power = focal_power(gamma)?;
+            // The native (channels-last) shape: its axis 3 is what the focal part slices.
+            let native: Vec<usize> = match problem.layout {
+                Layout::ChannelsFirst => {
+                    let mut s = vec![shape[0]];
+                    s.extend_from_slice(&shape[2..]);
+                    s.push(shape[1]);
+                    s
+                }
+                Layout::ChannelsLast => shape.clone(),
+            };
+            if grid.classes < 2 || native[3] < 2 {
+                return None; // the original's slicing errors
+            }
+            let back = Focal {
+                power: Some(power),
+                torch: false,
+            };
+            let fore = Focal {
+                power: symmetric.then_some(power),
+                torch: false,
+            };
+            let (roles, depth, positions) = if rank == 4 {
+                (
+                    vec![
+                        Role {
+                            tversky: true,
+                            focal: Some(back),
+                        },
+                        Role {
+                            tversky: true,
+                            focal: Some(fore),
+                        },
+                    ],
+                    None,
+                    grid.batch * grid.spatial,
+                )
+            } else {
+                // (B, H, W, D, C): pairs (depth 0, depth 1) of every (b, h, w, c).
+                let depth_len = native[3];
+                let (rows, row_len, pairs) = if grid.channels_last {
+                    (
+                        grid.batch * grid.spatial / depth_len,
+                        depth_len * grid.classes,
+                        grid.classes,
+                    )
+                } else {
+                    (
+                        grid.batch * grid.classes * grid.spatial / depth_len,
+                        depth_len,
+                        1,
+                    )
+                };
+                let tversky_only = Role {
+                    tversky: true,
+                    focal: None,
+                };
+                (
+                    vec![tversky_only; 2],
+                    Some(Depth {
+                        rows,
+                        row_len,
+                        pairs,
+                        back,
+                        fore,
+                    }),
+                    rows * pairs,
+                )
+            };
+            Some(Plan {
+                grid,
+                clip: ClipRule::Inclusive(lo, hi),
+                expansion: Expansion::Direct,
+                roles,
+                tversky_first: true,
+                depth,
+                tail: Tail::OriginalUnified {
+                    symmetric,
+                    delta,
+                    gamma,
+                    weight,
+                    smooth: problem.dtype.round(KERAS_EPSILON),
+                    positions,
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+fn paper(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
+    let symmetric = match problem.function {
+        FunctionId::SymUnifiedFocalLoss => true,
+        FunctionId::AsymUnifiedFocalLoss => false,
+        _ => return None,
+    };
+    if hp.word("input").ok()? != "probabilities" {
+        return None;
+    }
+    let reduction = match hp.word("reduction").ok()? {
+        "sum" => Reduction::Sum,
+        "none" => Reduction::PerItem,
+        "none-per-class" => Reduction::PerItemClass,
+        _ => Reduction::Mean,
+    };
+    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let single = grid.classes == 1;
+    let classes = if single { 2 } else { grid.classes };
+    let mut rare = vec![false; classes];
+    match hp.classes("rare_classes").ok()? {
+        None => rare.iter_mut().skip(1).for_each(|r| *r = true),
+        Some(list) => {
+            for &c in list {
+                *rare.get_mut(c)? = true; // a class that does not exist: the generic error
+            }
+        }
+    }
+    let (delta, gamma, eps, lambda) = (
+        hp.real("delta").ok()?,
+        hp.real("gamma").ok()?,
+        hp.real("eps").ok()?,
+        hp.real("lambda").ok()?,
+    );
+    let power = focal_power(gamma)?;
+    let (lo, hi) = rounded_bounds(problem.dtype, eps)?;
+    let roles = rare
+        .iter()
+        .map(|&is_rare| Role {
+            tversky: true,
+            focal: Some(Focal {
+                power: (symmetric || !is_rare).then_some(power),
+                torch: false,
+            }),
+        })
+        .collect();
+    Some(Plan {
+        grid,
+        clip: ClipRule::Inclusive(lo, hi),
+        expansion: if single {
+            Expansion::Single { materialise: false }
+        } else {
+            Expansion::Direct
+        },
+        roles,
+        tversky_first: false,
+        depth: None,
+        tail: Tail::Paper {
+            symmetric,
+            delta,
+            gamma,
+            eps,
+            lambda,
+            rare,
+            reduction,
+            class_mean: hp.word("region").ok()? == "class-mean",
+        },
+    })
+}
+
+fn monai(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
+    if problem.function != FunctionId::AsymUnifiedFocalLoss {
+        return None;
+    }
+    let rank = problem.pred.shape.len();
+    if rank != 4 && rank != 5 {
+        return None;
+    }
+    // One-hot conversion and ignore masks are the generic evaluator's; a class count below 2
+    // makes every target above 0 an error there.
+    if hp.flag("to_onehot_y").ok()? || hp.int("ignore_index").ok()?.is_some() {
+        return None;
+    }
+    if hp.int("num_classes").ok()?.unwrap_or(2) < 2 {
+        return None;
+    }
+    let (delta, gamma, weight) = (
+        hp.real("delta").ok()?,
+        hp.real("gamma").ok()?,
+        hp.real("weight").ok()?,
+    );
+    let power = focal_power(gamma)?;
+    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let (lo, hi) = rounded_bounds(problem.dtype, MONAI_DEFAULT_EPSILON)?;
+    let roles = vec![
+        Role {
+            tversky: true,
+            focal: Some(Focal {
+                power: Some(power),
+                torch: true,
+            }),
+        },
+        Role {
+            tversky: true,
+            focal: Some(Focal {
+                power: None,
+                torch: true,
+            }),
+        },
+    ];
+    Some(Plan {
+        grid,
+        clip: ClipRule::Strict(lo, hi),
+        expansion: if grid.classes == 1 {
+            Expansion::Single { materialise: true }
+        } else {
+            Expansion::Direct
+        },
+        roles,
+        tversky_first: false,
+        depth: None,
+        tail: Tail::Monai {
+            delta,
+            gamma,
+            weight,
+        },
+    })
+}

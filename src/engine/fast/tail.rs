@@ -1,0 +1,318 @@
+//! What each convention does with the sums of the statistics pass: the per-(item, class)
+//! Tversky indices and focal means, the loss and its reduction, and the factors the gradient
+//! pass needs. These are the scalar parts of `original.rs`, `paper.rs` and `monai.rs`, written
+//! with the same expressions in the same order, and generic over [`Real`]: in `f64` for the
+//! oracle's answer, in [`crate::numbers::real::Dual`] for a JVP (the sums then carry their tangents).
+
+use super::kernel::Coeffs;
+use crate::conventions::terms::Tversky;
+use crate::numbers::real::{PowRule, Real};
+
+/// Which loss the sums are assembled into, with its parameters in f64.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tail {
+    /// `original`'s dice_loss / tversky_loss (`1 - TI`), dice_coefficient (`TI`) and
+    /// focal_tversky_loss (`(1 - TI)^γ`): the mean over every (item, class).
+    OriginalRegion {
+        term: RegionTerm,
+        delta: f64,
+        smooth: f64,
+    },
+    /// `original`'s sym_/asym_unified_focal_loss (Tversky part on classes 0, 1; focal part over
+    /// `positions` pairs).
+    OriginalUnified {
+        symmetric: bool,
+        delta: f64,
+        gamma: f64,
+        weight: Option<f64>,
+        /// `K.epsilon()` in the tensor dtype.
+        smooth: f64,
+        positions: usize,
+    },
+    /// `paper`'s sym_/asym_unified_focal_loss.
+    Paper {
+        symmetric: bool,
+        delta: f64,
+        gamma: f64,
+        eps: f64,
+        lambda: f64,
+        rare: Vec<bool>,
+        reduction: Reduction,
+        class_mean: bool,
+    },
+    /// MONAI's `AsymmetricUnifiedFocalLoss`.
+    Monai { delta: f64, gamma: f64, weight: f64 },
+}
+
+/// The term of a region loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RegionTerm {
+    OneMinusTi,
+    Ti,
+    Pow(f64),
+}
+
+/// `paper`'s reductions over the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Mean,
+    Sum,
+    PerItem,
+    PerItemClass,
+}
+
+/// The sums of the statistics pass, in `T`.
+pub struct Sums<T> {
+    /// Per (item, internal channel), item-major: `[TP, FN, FP, Σ focal]`.
+    pub channels: Vec<[T; 4]>,
+    /// The original's depth-sliced focal part on rank 5: `[Σ back, Σ fore]`.
+    pub depth: Option<[T; 2]>,
+}
+
+/// The loss and the gradient pass's factors.
+pub struct TailOut<T> {
+    pub loss: Vec<T>,
+    pub loss_shape: Vec<usize>,
+    /// Per (item, internal channel).
+    pub coeffs: Vec<[[T; 3]; 2]>,
+    /// The depth-sliced focal part's `[back, fore]` factors.
+    pub depth: [[T; 3]; 2],
+}
+
+impl<T: Real> TailOut<T> {
+    /// The factors in f64.
+    pub fn coeffs_f64(&self) -> (Vec<Coeffs>, [[f64; 3]; 2]) {
+        let v = |a: &[T; 3]| a.map(|x| x.val());
+        (
+            self.coeffs
+                .iter()
+                .map(|[t, f]| Coeffs {
+                    tversky: v(t),
+                    focal: v(f),
+                })
+                .collect(),
+            [v(&self.depth[0]), v(&self.depth[1])],
+        )
+    }
+}
+
+impl Tail {
+    /// Assembles the loss of `batch` items with `channels` internal channels each.
+    pub fn run<T: Real>(
+        &self,
+        batch: usize,
+        channels: usize,
+        spatial: usize,
+        sums: &Sums<T>,
+    ) -> TailOut<T> {
+        let one = T::one();
+        let zero3 = [T::zero(); 3];
+        let mut coeffs = vec![[zero3, zero3]; batch * channels];
+        let mut depth = [zero3, zero3];
+        let stat = |b: usize, c: usize| sums.channels[b * channels + c];
+        let (loss, loss_shape) = match *self {
+            Tail::OriginalRegion {
+                term,
+                delta,
+                smooth,
+            } => {
+                let rule = PowRule::TensorFlow;
+                let (delta, smooth) = (T::cst(delta), T::cst(smooth));
+                let count = T::cst((batch * channels) as f64);
+                let mut terms = Vec::with_capacity(batch * channels);
+                for b in 0..batch {
+                    for c in 0..channels {
+                        let [tp, fn_, fp, _] = stat(b, c);
+                        let st = Tversky::from_sums(tp, fn_, fp, delta, smooth);
+                        let x = one - st.ti;
+                        let (value, g_ti) = match term {
+                            RegionTerm::OneMinusTi => (x, -one),
+                            RegionTerm::Ti => (st.ti, one),
+                            RegionTerm::Pow(g) => {
+                                let g = T::cst(g);
+                                (x.pow_with(g, rule), -rule.derivative(x, g))
+                            }
+                        };
+                        terms.push(value);
+                        let (a, b2, c2) = st.statistic_gradients(delta, one * (g_ti / count));
+                        coeffs[b * channels + c][0] = [a, b2, c2];
+                    }
+                }
+                (vec![T::sum_terms(terms) / count], vec![])
+            }
+            Tail::OriginalUnified {
+                symmetric,
+                delta,
+                gamma,
+                weight,
+                smooth,
+                positions,
+            } => {
+                let rule = PowRule::TensorFlow;
+                let (delta, gamma, eps) = (T::cst(delta), T::cst(gamma), T::cst(smooth));
+                let weight = weight.map(T::cst);
+                let (w_ftl, w_fl) = match weight {
+                    Some(w) => (w, one - w),
+                    None => (one, one),
+                };
+                // tversky_part
+                let count = T::cst((2 * batch) as f64);
+                let neg_gamma = -gamma;
+                let mut terms = Vec::with_capacity(2 * batch);
+                for b in 0..batch {
+                    for c in 0..2 {
+                        let [tp, fn_, fp, _] = stat(b, c);
+                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
+                        let x = one - st.ti;
+                        let (value, dx) = if symmetric || c == 1 {
+                            let f = x.pow_with(neg_gamma, rule);
+                            (x * f, f + x * rule.derivative(x, neg_gamma))
+                        } else {
+                            (x, one)
+                        };
+                        terms.push(value);
+                        let (a, b2, c2) = st.statistic_gradients(delta, -(w_ftl * (dx / count)));
+                        coeffs[b * channels + c][0] = [a, b2, c2];
+                    }
+                }
+                let ftl = T::sum_terms(terms) / count;
+                // focal_part
+                let (back, fore) = match sums.depth {
+                    Some([back, fore]) => (back, fore),
+                    None => (
+                        T::sum_terms((0..batch).map(|b| stat(b, 0)[3])),
+                        T::sum_terms((0..batch).map(|b| stat(b, 1)[3])),
+                    ),
+                };
+                let count = T::cst(positions as f64);
+                let g_pos = w_fl / count;
+                let fl = ((one - delta) * back + delta * fore) / count;
+                let back_k = [one, g_pos, one - delta];
+                let fore_k = [one, g_pos, delta];
+                if sums.depth.is_some() {
+                    depth = [back_k, fore_k];
+                } else {
+                    for b in 0..batch {
+                        coeffs[b * channels][1] = back_k;
+                        coeffs[b * channels + 1][1] = fore_k;
+                    }
+                }
+                let loss = match weight {
+                    Some(_) => w_ftl * ftl + w_fl * fl,
+                    None => ftl + fl,
+                };
+                (vec![loss], vec![])
+            }
+            Tail::Paper {
+                symmetric,
+                delta,
+                gamma,
+                eps,
+                lambda,
+                ref rare,
+                reduction,
+                class_mean,
+            } => {
+                let rule = PowRule::TensorFlow;
+                let (delta, gamma, eps, lambda) =
+                    (T::cst(delta), T::cst(gamma), T::cst(eps), T::cst(lambda));
+                let n = T::cst(spatial as f64);
+                let region_scale = if class_mean {
+                    one / T::cst(channels as f64)
+                } else {
+                    one
+                };
+                let outer_weight = match reduction {
+                    Reduction::Mean => one / T::cst(batch as f64),
+                    _ => one,
+                };
+                let mut per_bc = Vec::with_capacity(batch * channels);
+                for b in 0..batch {
+                    for (c, &is_rare) in rare.iter().enumerate() {
+                        let [tp, fn_, fp, focal] = stat(b, c);
+                        let w = if is_rare { delta } else { one - delta };
+                        let mut value = T::zero();
+                        let g_elem = outer_weight * lambda * w / n;
+                        value = value + lambda * (w * focal / n);
+                        coeffs[b * channels + c][1] = [one, one, g_elem];
+                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
+                        let xr = one - st.ti;
+                        let (term, dterm) = if symmetric || is_rare {
+                            let e = one - gamma;
+                            (xr.pow_with(e, rule), rule.derivative(xr, e))
+                        } else {
+                            (xr, one)
+                        };
+                        value = value + (one - lambda) * (region_scale * term);
+                        let g_ti = -(outer_weight * (one - lambda) * region_scale * dterm);
+                        let (a, b2, c2) = st.statistic_gradients(delta, g_ti);
+                        coeffs[b * channels + c][0] = [a, b2, c2];
+                        per_bc.push(value);
+                    }
+                }
+                match reduction {
+                    Reduction::PerItemClass => (per_bc, vec![batch, channels]),
+                    Reduction::PerItem => (
+                        per_bc
+                            .chunks(channels)
+                            .map(|r| T::sum_terms(r.iter().copied()))
+                            .collect(),
+                        vec![batch],
+                    ),
+                    Reduction::Sum => (vec![T::sum_terms(per_bc)], vec![]),
+                    Reduction::Mean => (vec![T::sum_terms(per_bc) / T::cst(batch as f64)], vec![]),
+                }
+            }
+            Tail::Monai {
+                delta,
+                gamma,
+                weight,
+            } => {
+                let rule = PowRule::Torch;
+                let (delta, gamma, weight) = (T::cst(delta), T::cst(gamma), T::cst(weight));
+                let eps = T::cst(crate::spec::registry::MONAI_DEFAULT_EPSILON);
+                // AsymmetricFocalLoss: the mean over (items, 2 classes, positions) of
+                // (1-δ)·(1-q₀)^γ·CE₀ and δ·CE₁.
+                let count = T::cst((2 * batch * spatial) as f64);
+                let g_entry = one / count;
+                let w = [one - delta, delta];
+                let focal_terms = (0..batch).flat_map(|b| (0..2).map(move |c| (b, c)));
+                let f = T::sum_terms(focal_terms.map(|(b, c)| w[c] * stat(b, c)[3])) / count;
+                for b in 0..batch {
+                    for (c, &wc) in w.iter().enumerate() {
+                        coeffs[b * channels + c][1] = [weight, g_entry, wc];
+                    }
+                }
+                // AsymmetricFocalTverskyLoss: [1 - TI₀, (1 - TI₁)^(1-γ)], mean over (items, 2).
+                let scale = one - weight;
+                let items = T::cst((2 * batch) as f64);
+                let g_entry = one / items;
+                let mut terms = Vec::with_capacity(2 * batch);
+                for b in 0..batch {
+                    for c in 0..2 {
+                        let [tp, fn_, fp, _] = stat(b, c);
+                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
+                        let x = one - st.ti;
+                        let (v, dx) = if c == 0 {
+                            (x, one)
+                        } else {
+                            let e = one - gamma;
+                            (x.pow_with(e, rule), rule.derivative(x, e))
+                        };
+                        terms.push(v);
+                        let (a, b2, c2) = st.statistic_gradients(delta, -(scale * (g_entry * dx)));
+                        coeffs[b * channels + c][0] = [a, b2, c2];
+                    }
+                }
+                let t = T::sum_terms(terms) / items;
+                (vec![weight * f + (one - weight) * t], vec![])
+            }
+        };
+        TailOut {
+            loss,
+            loss_shape,
+            coeffs,
+            depth,
+        }
+    }
+}

@@ -1,0 +1,698 @@
+//! The one description of every function: its name, its parameters with defaults and valid
+//! ranges, and the conventions that define it.
+//!
+//! Everything else is driven from [`FUNCTIONS`]: parameter resolution and validation
+//! (`params.rs`), the CLI's `list`, the fixture checks (a fixture naming a function or a
+//! parameter missing here is unusable), and the tests that iterate over every function.
+
+use crate::spec::error::UflError;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which implementation's semantics an evaluation follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Convention {
+    /// The public TensorFlow/Keras code (`loss_functions.py`, commit 411c9c5), quirks included.
+    Original,
+    /// The paper's equations (19)–(22), generalised: any rank, layout and class count.
+    Paper,
+    /// MONAI 1.6.1's `AsymmetricFocalLoss`, `AsymmetricFocalTverskyLoss`, `AsymmetricUnifiedFocalLoss`.
+    Monai,
+}
+
+impl Convention {
+    pub const ALL: [Convention; 3] = [Convention::Original, Convention::Paper, Convention::Monai];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Convention::Original => "original",
+            Convention::Paper => "paper",
+            Convention::Monai => "monai",
+        }
+    }
+}
+
+impl fmt::Display for Convention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Convention {
+    type Err = UflError;
+    fn from_str(s: &str) -> Result<Self, UflError> {
+        Convention::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| UflError::UnknownConvention(s.to_string()))
+    }
+}
+
+/// The twelve functions of the family, named as in the original code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FunctionId {
+    DiceLoss,
+    TverskyLoss,
+    DiceCoefficient,
+    ComboLoss,
+    FocalTverskyLoss,
+    FocalLoss,
+    SymmetricFocalLoss,
+    AsymmetricFocalLoss,
+    SymmetricFocalTverskyLoss,
+    AsymmetricFocalTverskyLoss,
+    SymUnifiedFocalLoss,
+    AsymUnifiedFocalLoss,
+}
+
+/// What values a parameter takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// A real number in `range`.
+    Real,
+    /// A real number in `range`, or `null` (the code's `None`).
+    RealOrNull,
+    /// `null`, a real, or a list of reals, each in `range` (focal_loss's `alpha`).
+    RealOrListOrNull,
+    /// `true` or `false`.
+    Bool,
+    /// An integer in `range`.
+    Int,
+    /// An integer in `range`, or `null`.
+    IntOrNull,
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
+    /// A list of class indices, or `null` for the default set.
+    ClassesOrNull,
+}
+
+/// A parameter's default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Real(f64),
+    Null,
+    Bool(bool),
+    Int(i64),
+    Word(&'static str),
+}
+
+/// A closed or half-open interval for numeric parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    pub lo: f64,
+    pub hi: f64,
+    pub lo_open: bool,
+    pub hi_open: bool,
+}
+
+impl Range {
+    pub const UNIT: Range = Range {
+        lo: 0.0,
+        hi: 1.0,
+        lo_open: false,
+        hi_open: false,
+    };
+    pub const NON_NEGATIVE: Range = Range {
+        lo: 0.0,
+        hi: f64::INFINITY,
+        lo_open: false,
+        hi_open: true,
+    };
+    pub const UNIT_HALF_OPEN: Range = Range {
+        lo: 0.0,
+        hi: 1.0,
+        lo_open: false,
+        hi_open: true,
+    };
+    pub const CLIP_EPS: Range = Range {
+        lo: 0.0,
+        hi: 0.5,
+        lo_open: true,
+        hi_open: true,
+    };
+    pub const INDEX: Range = Range {
+        lo: -1e9,
+        hi: 1e9,
+        lo_open: false,
+        hi_open: false,
+    };
+    pub const CLASS_COUNT: Range = Range {
+        lo: 1.0,
+        hi: 65536.0,
+        lo_open: false,
+        hi_open: false,
+    };
+
+    pub fn contains(&self, x: f64) -> bool {
+        let above = if self.lo_open {
+            x > self.lo
+        } else {
+            x >= self.lo
+        };
+        let below = if self.hi_open {
+            x < self.hi
+        } else {
+            x <= self.hi
+        };
+        above && below
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let open = if self.lo_open { '(' } else { '[' };
+        let close = if self.hi_open { ')' } else { ']' };
+        let hi = if self.hi.is_infinite() {
+            "inf".to_string()
+        } else {
+            self.hi.to_string()
+        };
+        write!(f, "{open}{}, {hi}{close}", self.lo)
+    }
+}
+
+/// One parameter of one function in one convention.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: Default,
+    pub range: Range,
+    pub doc: &'static str,
+}
+
+/// A function as one convention defines it.
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    pub convention: Convention,
+    /// The name the convention's implementation uses (a MONAI class name, say).
+    pub reference_name: &'static str,
+    pub params: &'static [ParamSpec],
+}
+
+/// A function of the family.
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionSpec {
+    pub id: FunctionId,
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub signatures: &'static [Signature],
+}
+
+impl FunctionSpec {
+    pub fn signature(&self, convention: Convention) -> Option<&'static Signature> {
+        self.signatures.iter().find(|s| s.convention == convention)
+    }
+
+    pub fn conventions(&self) -> impl Iterator<Item = Convention> + '_ {
+        self.signatures.iter().map(|s| s.convention)
+    }
+}
+
+const fn real(name: &'static str, default: f64, range: Range, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: Kind::Real,
+        default: Default::Real(default),
+        range,
+        doc,
+    }
+}
+
+const fn real_or_null(
+    name: &'static str,
+    default: Default,
+    range: Range,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: Kind::RealOrNull,
+        default,
+        range,
+        doc,
+    }
+}
+
+const fn choice(
+    name: &'static str,
+    words: &'static [&'static str],
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind: Kind::Choice(words),
+        default: Default::Word(words[0]),
+        range: Range::UNIT,
+        doc,
+    }
+}
+
+const DELTA_DOC: &str =
+    "weight of false negatives in the Tversky index (and of the rare classes in the focal part)";
+const SMOOTH_DOC: &str =
+    "smoothing constant added to the numerator and denominator of the Tversky index";
+const GAMMA_FOCAL_DOC: &str = "focal exponent";
+const WEIGHT_DOC: &str =
+    "λ; in `original` it multiplies the focal Tversky part (null: plain sum of both parts)";
+
+// ---- original -----------------------------------------------------------------------------
+const O_DICE: &[ParamSpec] = &[
+    real("delta", 0.5, Range::UNIT, DELTA_DOC),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+];
+const O_TVERSKY: &[ParamSpec] = &[
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+];
+const O_COMBO: &[ParamSpec] = &[
+    real_or_null("alpha", Default::Real(0.5), Range::UNIT, "weight of the cross-entropy term; the Dice term gets 1-alpha (null: CE - Dice)"),
+    real_or_null("beta", Default::Real(0.5), Range::UNIT, "class weights [beta, 1-beta] on the cross entropy; beta goes to class 0 (null: no weights)"),
+];
+const O_FOCAL_TVERSKY: &[ParamSpec] = &[
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "exponent applied to 1 - TI",
+    ),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+];
+const O_FOCAL: &[ParamSpec] = &[
+    ParamSpec {
+        name: "alpha",
+        kind: Kind::RealOrListOrNull,
+        default: Default::Null,
+        range: Range::NON_NEGATIVE,
+        doc: "class weights (scalar or per-class list), rounded to float32 as the original does (null: 1)",
+    },
+    real("gamma_f", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+];
+const O_FOCAL_PART: &[ParamSpec] = &[
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("gamma", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+];
+const O_TVERSKY_PART: &[ParamSpec] = &[
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "focal exponent; each term is (1-TI)·(1-TI)^(-gamma)",
+    ),
+];
+const O_UNIFIED: &[ParamSpec] = &[
+    real_or_null("weight", Default::Real(0.5), Range::UNIT, WEIGHT_DOC),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.5,
+        Range::NON_NEGATIVE,
+        "focal exponent shared by both parts",
+    ),
+];
+
+// ---- clip constants ---------------------------------------------------------------------------
+
+/// `K.epsilon()`, Keras' fuzz factor: the original code's clip bounds `[ε, 1-ε]` and the
+/// smoothing of its Tversky parts, which none of its functions lets a caller change.
+pub const KERAS_EPSILON: f64 = 1e-7;
+/// The default of `paper`'s `eps` (its clip bound): the original code's value.
+pub const PAPER_DEFAULT_EPS: f64 = 1e-7;
+/// MONAI 1.6.1's default `epsilon` of `AsymmetricFocalLoss` and `AsymmetricFocalTverskyLoss`;
+/// `AsymmetricUnifiedFocalLoss` builds both with it and has no `epsilon` of its own.
+pub const MONAI_DEFAULT_EPSILON: f64 = 1e-7;
+
+// ---- paper --------------------------------------------------------------------------------
+const P_EPS: ParamSpec = real(
+    "eps",
+    PAPER_DEFAULT_EPS,
+    Range::CLIP_EPS,
+    "clip bound and Tversky smoothing",
+);
+const P_RARE: ParamSpec = ParamSpec {
+    name: "rare_classes",
+    kind: Kind::ClassesOrNull,
+    default: Default::Null,
+    range: Range::INDEX,
+    doc: "the rare (foreground) classes R (null: every class but 0)",
+};
+const P_INPUT: ParamSpec = choice(
+    "input",
+    &["probabilities", "logits"],
+    "probabilities, or logits with softmax (C ≥ 2) or sigmoid (C = 1) fused in",
+);
+const P_REDUCTION: ParamSpec = choice(
+    "reduction",
+    &["mean", "sum", "none", "none-per-class"],
+    "over the batch: mean, sum, none (one value per item) or none-per-class (per item and class)",
+);
+const P_REGION: ParamSpec = choice(
+    "region",
+    &["class-sum", "class-mean"],
+    "how the focal Tversky terms of the classes combine: the paper's sum, or a mean",
+);
+const P_FOCAL: &[ParamSpec] = &[
+    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real("gamma", 0.5, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    P_EPS,
+    P_RARE,
+    P_INPUT,
+    P_REDUCTION,
+];
+const P_TVERSKY: &[ParamSpec] = &[
+    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.5,
+        Range::UNIT_HALF_OPEN,
+        "focal exponent: terms are (1-mTI)^(1-gamma)",
+    ),
+    P_EPS,
+    P_RARE,
+    P_INPUT,
+    P_REDUCTION,
+    P_REGION,
+];
+const P_UNIFIED: &[ParamSpec] = &[
+    real(
+        "lambda",
+        0.5,
+        Range::UNIT,
+        "λ: weight of the focal part; the focal Tversky part gets 1-λ",
+    ),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.5,
+        Range::UNIT_HALF_OPEN,
+        "focal exponent shared by both parts",
+    ),
+    P_EPS,
+    P_RARE,
+    P_INPUT,
+    P_REDUCTION,
+    P_REGION,
+];
+
+// ---- monai --------------------------------------------------------------------------------
+const M_ONEHOT: ParamSpec = ParamSpec {
+    name: "to_onehot_y",
+    kind: Kind::Bool,
+    default: Default::Bool(false),
+    range: Range::UNIT,
+    doc: "convert a class-index target (B, 1, ...) to one-hot",
+};
+const M_EPSILON: ParamSpec = real(
+    "epsilon",
+    MONAI_DEFAULT_EPSILON,
+    Range::CLIP_EPS,
+    "clamp bound and Tversky smoothing",
+);
+const M_REDUCTION: ParamSpec = choice("reduction", &["mean", "sum", "none"], "mean, sum or none");
+const M_IGNORE: ParamSpec = ParamSpec {
+    name: "ignore_index",
+    kind: Kind::IntOrNull,
+    default: Default::Null,
+    range: Range::INDEX,
+    doc: "label (or sentinel value) whose voxels are excluded",
+};
+const M_FOCAL: &[ParamSpec] = &[
+    M_ONEHOT,
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("gamma", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    M_EPSILON,
+    M_REDUCTION,
+    M_IGNORE,
+];
+const M_TVERSKY: &[ParamSpec] = &[
+    M_ONEHOT,
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real(
+        "gamma",
+        0.75,
+        Range::NON_NEGATIVE,
+        "focal exponent: the foreground term is (1-TI)^(1-gamma)",
+    ),
+    M_EPSILON,
+    M_REDUCTION,
+    M_IGNORE,
+];
+const M_UNIFIED: &[ParamSpec] = &[
+    M_ONEHOT,
+    ParamSpec {
+        name: "num_classes",
+        kind: Kind::Int,
+        default: Default::Int(2),
+        range: Range::CLASS_COUNT,
+        doc: "classes of the one-hot conversion and of the class-index check",
+    },
+    real(
+        "weight",
+        0.5,
+        Range::UNIT,
+        "multiplies the focal part; the focal Tversky part gets 1-weight",
+    ),
+    real(
+        "gamma",
+        0.5,
+        Range::NON_NEGATIVE,
+        "focal exponent shared by both parts",
+    ),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    ParamSpec {
+        doc: "accepted and ignored, as MONAI does: the output is always the mean",
+        ..M_REDUCTION
+    },
+    M_IGNORE,
+];
+
+const fn original(name: &'static str, params: &'static [ParamSpec]) -> Signature {
+    Signature {
+        convention: Convention::Original,
+        reference_name: name,
+        params,
+    }
+}
+const fn paper(params: &'static [ParamSpec]) -> Signature {
+    Signature {
+        convention: Convention::Paper,
+        reference_name: "",
+        params,
+    }
+}
+const fn monai(class: &'static str, params: &'static [ParamSpec]) -> Signature {
+    Signature {
+        convention: Convention::Monai,
+        reference_name: class,
+        params,
+    }
+}
+
+/// Every function of the family.
+pub static FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec {
+        id: FunctionId::DiceLoss,
+        name: "dice_loss",
+        summary: "mean over items and classes of 1 - TI(delta, smooth), unclipped",
+        signatures: &[original("dice_loss", O_DICE)],
+    },
+    FunctionSpec {
+        id: FunctionId::TverskyLoss,
+        name: "tversky_loss",
+        summary: "dice_loss with delta = 0.7 by default",
+        signatures: &[original("tversky_loss", O_TVERSKY)],
+    },
+    FunctionSpec {
+        id: FunctionId::DiceCoefficient,
+        name: "dice_coefficient",
+        summary: "mean over items and classes of TI(delta, smooth), unclipped",
+        signatures: &[original("dice_coefficient", O_DICE)],
+    },
+    FunctionSpec {
+        id: FunctionId::ComboLoss,
+        name: "combo_loss",
+        summary: "alpha·weighted CE - (1-alpha)·dice_coefficient()",
+        signatures: &[original("combo_loss", O_COMBO)],
+    },
+    FunctionSpec {
+        id: FunctionId::FocalTverskyLoss,
+        name: "focal_tversky_loss",
+        summary: "mean over items and classes of (1 - TI)^gamma, clipped",
+        signatures: &[original("focal_tversky_loss", O_FOCAL_TVERSKY)],
+    },
+    FunctionSpec {
+        id: FunctionId::FocalLoss,
+        name: "focal_loss",
+        summary: "mean over positions of the class sum of alpha·(1-q)^gamma_f·CE",
+        signatures: &[original("focal_loss", O_FOCAL)],
+    },
+    FunctionSpec {
+        id: FunctionId::SymmetricFocalLoss,
+        name: "symmetric_focal_loss",
+        summary:
+            "focal loss with (1-delta) on background and delta on rare classes, both modulated",
+        signatures: &[
+            original("symmetric_focal_loss", O_FOCAL_PART),
+            paper(P_FOCAL),
+        ],
+    },
+    FunctionSpec {
+        id: FunctionId::AsymmetricFocalLoss,
+        name: "asymmetric_focal_loss",
+        summary: "as symmetric_focal_loss, without the focal factor on rare classes",
+        signatures: &[
+            original("asymmetric_focal_loss", O_FOCAL_PART),
+            paper(P_FOCAL),
+            monai("AsymmetricFocalLoss", M_FOCAL),
+        ],
+    },
+    FunctionSpec {
+        id: FunctionId::SymmetricFocalTverskyLoss,
+        name: "symmetric_focal_tversky_loss",
+        summary: "(1 - TI)^(1-gamma) for every class",
+        signatures: &[
+            original("symmetric_focal_tversky_loss", O_TVERSKY_PART),
+            paper(P_TVERSKY),
+        ],
+    },
+    FunctionSpec {
+        id: FunctionId::AsymmetricFocalTverskyLoss,
+        name: "asymmetric_focal_tversky_loss",
+        summary: "1 - TI for background, (1 - TI)^(1-gamma) for rare classes",
+        signatures: &[
+            original("asymmetric_focal_tversky_loss", O_TVERSKY_PART),
+            paper(P_TVERSKY),
+            monai("AsymmetricFocalTverskyLoss", M_TVERSKY),
+        ],
+    },
+    FunctionSpec {
+        id: FunctionId::SymUnifiedFocalLoss,
+        name: "sym_unified_focal_loss",
+        summary: "symmetric Unified Focal loss: focal and focal Tversky parts, weighted",
+        signatures: &[
+            original("sym_unified_focal_loss", O_UNIFIED),
+            paper(P_UNIFIED),
+        ],
+    },
+    FunctionSpec {
+        id: FunctionId::AsymUnifiedFocalLoss,
+        name: "asym_unified_focal_loss",
+        summary: "asymmetric Unified Focal loss: focal and focal Tversky parts, weighted",
+        signatures: &[
+            original("asym_unified_focal_loss", O_UNIFIED),
+            paper(P_UNIFIED),
+            monai("AsymmetricUnifiedFocalLoss", M_UNIFIED),
+        ],
+    },
+];
+
+impl FunctionId {
+    pub fn spec(self) -> &'static FunctionSpec {
+        // FUNCTIONS lists every variant once, in declaration order (tested below).
+        &FUNCTIONS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+}
+
+impl fmt::Display for FunctionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FunctionId {
+    type Err = UflError;
+    fn from_str(s: &str) -> Result<Self, UflError> {
+        FUNCTIONS
+            .iter()
+            .find(|f| f.name == s)
+            .map(|f| f.id)
+            .ok_or_else(|| UflError::UnknownFunction(s.to_string()))
+    }
+}
+
+/// Finds the function and convention a reference name stands for: a function name (any
+/// convention) or a MONAI class name (the `monai` convention).
+pub fn lookup_reference_name(name: &str) -> Option<(FunctionId, Option<Convention>)> {
+    for f in FUNCTIONS {
+        if f.name == name {
+            return Some((f.id, None));
+        }
+        for s in f.signatures {
+            if s.convention == Convention::Monai && s.reference_name == name {
+                return Some((f.id, Some(Convention::Monai)));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_indexed_by_id_and_names_are_unique() {
+        for (i, f) in FUNCTIONS.iter().enumerate() {
+            assert_eq!(f.id as usize, i, "{} out of order", f.name);
+            assert_eq!(f.name.parse::<FunctionId>().unwrap(), f.id);
+            let mut names: Vec<_> = f
+                .signatures
+                .iter()
+                .flat_map(|s| s.params.iter().map(move |p| (s.convention, p.name)))
+                .collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), n, "duplicate parameter in {}", f.name);
+        }
+        assert_eq!(FUNCTIONS.len(), 12);
+    }
+
+    #[test]
+    fn every_default_is_in_its_range() {
+        for f in FUNCTIONS {
+            for s in f.signatures {
+                for p in s.params {
+                    match (p.kind, p.default) {
+                        (Kind::Real | Kind::RealOrNull, Default::Real(x)) => {
+                            assert!(p.range.contains(x), "{}.{}", f.name, p.name)
+                        }
+                        (Kind::Choice(words), Default::Word(w)) => assert!(words.contains(&w)),
+                        (Kind::Int, Default::Int(i)) => assert!(p.range.contains(i as f64)),
+                        (_, Default::Null) => assert!(matches!(
+                            p.kind,
+                            Kind::RealOrNull
+                                | Kind::RealOrListOrNull
+                                | Kind::IntOrNull
+                                | Kind::ClassesOrNull
+                        )),
+                        (Kind::Bool, Default::Bool(_)) => {}
+                        other => panic!(
+                            "{}.{}: default {other:?} does not fit its kind",
+                            f.name, p.name
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn monai_class_names_resolve() {
+        assert_eq!(
+            lookup_reference_name("AsymmetricUnifiedFocalLoss"),
+            Some((FunctionId::AsymUnifiedFocalLoss, Some(Convention::Monai)))
+        );
+        assert_eq!(
+            lookup_reference_name("dice_loss"),
+            Some((FunctionId::DiceLoss, None))
+        );
+        assert_eq!(lookup_reference_name("nope"), None);
+    }
+}
