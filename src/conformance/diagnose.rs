@@ -78,7 +78,7 @@ fn real_param(problem: &Problem, name: &str) -> Option<f64> {
 fn lambda_name(convention: Convention) -> &'static str {
     match convention {
         Convention::Paper => "lambda",
-        _ => "weight",
+        Convention::Original | Convention::Monai => "weight",
     }
 }
 

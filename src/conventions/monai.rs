@@ -19,7 +19,7 @@
 //! - `to_onehot_y` and `ignore_index` as MONAI applies them;
 //! - torch's `pow` backward: exponent 0 has derivative 0.
 
-use crate::conventions::params::Hyper;
+use crate::conventions::params::{internal, Hyper, Reduction};
 use crate::conventions::terms::{add_gated, focal, tversky, Clip, ClipGradient};
 use crate::conventions::{check_unit, Inputs, Outcome};
 use crate::numbers::real::{PowRule, Real};
@@ -28,21 +28,6 @@ use crate::spec::registry::{FunctionId, MONAI_DEFAULT_EPSILON};
 use crate::spec::tensor::{split_first, Dtype};
 
 const RULE: PowRule = PowRule::Torch;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reduction {
-    Mean,
-    Sum,
-    None,
-}
-
-fn reduction<T: Real>(hp: &Hyper<T>) -> Result<Reduction, UflError> {
-    Ok(match hp.word("reduction")? {
-        "sum" => Reduction::Sum,
-        "none" => Reduction::None,
-        _ => Reduction::Mean,
-    })
-}
 
 pub(crate) fn evaluate<T: Real>(
     hp: &Hyper<T>,
@@ -193,7 +178,7 @@ fn part_class<T: Real>(
     check_unit("target", &y)?;
     let eps = hp.real("epsilon")?;
     let (delta, gamma) = (hp.real("delta")?, hp.real("gamma")?);
-    let reduction = reduction(hp)?;
+    let reduction = hp.reduction()?;
     let mut grad = if want_grad {
         Some(vec![T::zero(); x.pred.len()])
     } else {
@@ -211,9 +196,9 @@ fn part_class<T: Real>(
         focal_delta: x.focal_delta(delta),
     };
     let (loss, loss_shape) = if hp.function == FunctionId::AsymmetricFocalLoss {
-        focal_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())
+        focal_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())?
     } else {
-        tversky_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())
+        tversky_part(&part, x.pred, &y, T::one(), grad.as_deref_mut())?
     };
     Ok(Outcome {
         loss,
@@ -252,7 +237,7 @@ fn focal_part<T: Real>(
     y: &[T],
     scale: T,
     grad: Option<&mut [T]>,
-) -> (Vec<T>, Vec<usize>) {
+) -> Result<(Vec<T>, Vec<usize>), UflError> {
     let Part {
         shape,
         dtype,
@@ -297,7 +282,8 @@ fn focal_part<T: Real>(
         sh
     };
     let (loss, loss_shape, g_entry, mask_total) = match reduction {
-        Reduction::None => (terms.clone(), shape_none, one, None),
+        Reduction::PerElement => (terms.clone(), shape_none, one, None),
+        Reduction::PerItem | Reduction::PerItemClass => return Err(internal("reduction")),
         Reduction::Sum => (vec![T::sum_terms(terms.iter().copied())], vec![], one, None),
         Reduction::Mean => match mask {
             Some(m) => {
@@ -334,7 +320,7 @@ fn focal_part<T: Real>(
             add_gated(&mut g[i], pass, scale * (g_entry * d));
         }
     }
-    (loss, loss_shape)
+    Ok((loss, loss_shape))
 }
 
 /// `AsymmetricFocalTverskyLoss.forward` after its checks.
@@ -344,7 +330,7 @@ fn tversky_part<T: Real>(
     y: &[T],
     scale: T,
     grad: Option<&mut [T]>,
-) -> (Vec<T>, Vec<usize>) {
+) -> Result<(Vec<T>, Vec<usize>), UflError> {
     let Part {
         shape,
         dtype,
@@ -378,7 +364,9 @@ fn tversky_part<T: Real>(
     let mut dq = grad.as_ref().map(|_| vec![T::zero(); p.len()]);
     let g_entry = match reduction {
         Reduction::Mean => one / T::cst((2 * b) as f64),
-        _ => one,
+        Reduction::Sum | Reduction::PerItem | Reduction::PerItemClass | Reduction::PerElement => {
+            one
+        }
     };
     for bi in 0..b {
         for ch in 0..2 {
@@ -402,11 +390,12 @@ fn tversky_part<T: Real>(
             add_gated(&mut g[i], pass[i], dq[i] * factor[i]);
         }
     }
-    match reduction {
-        Reduction::None => (terms, vec![b, 2]),
+    Ok(match reduction {
+        Reduction::PerItemClass => (terms, vec![b, 2]),
         Reduction::Sum => (vec![T::sum_terms(terms)], vec![]),
         Reduction::Mean => (vec![T::sum_terms(terms) / T::cst((2 * b) as f64)], vec![]),
-    }
+        Reduction::PerItem | Reduction::PerElement => return Err(internal("reduction")),
+    })
 }
 
 /// `AsymmetricUnifiedFocalLoss.forward`.
@@ -545,8 +534,8 @@ fn unified_class<T: Real>(
         clip_gradient: x.overrides.clip_gradient,
         focal_delta: x.focal_delta(delta),
     };
-    let (f, _) = focal_part(&part, &pm, &ym, weight, g2.as_deref_mut());
-    let (t, _) = tversky_part(&part, &pm, &ym, one - weight, g2.as_deref_mut());
+    let (f, _) = focal_part(&part, &pm, &ym, weight, g2.as_deref_mut())?;
+    let (t, _) = tversky_part(&part, &pm, &ym, one - weight, g2.as_deref_mut())?;
     let loss = weight * f[0] + (one - weight) * t[0];
 
     let grad = g2.map(|g2| {

@@ -17,6 +17,7 @@
 //!   strictly outside, as a select (an upstream NaN does not reach clipped elements).
 
 use crate::conventions::params::Hyper;
+use crate::conventions::terms::RegionTerm;
 use crate::conventions::terms::{
     add_gated, focal, focal_value, tversky, Clip, ClipGradient, Tversky,
 };
@@ -172,13 +173,6 @@ pub(crate) fn evaluate<T: Real>(
         loss_shape: vec![],
         grad,
     })
-}
-
-#[derive(Clone, Copy)]
-enum RegionTerm<T> {
-    OneMinusTi,
-    Ti,
-    Pow(T),
 }
 
 /// `K.mean(term(TI))` over every (item, class); `clipped` is `Some((q, pass))` for the

@@ -18,7 +18,7 @@
 //! 0 at a perfect prediction, with the non-finite derivative that point has for γ > 0. The clip
 //! passes the gradient on `[lo, hi]` inclusive, as TensorFlow does.
 
-use crate::conventions::params::Hyper;
+use crate::conventions::params::{internal, Hyper, Reduction};
 use crate::conventions::terms::{add_gated, focal, focal_value, tversky, Clip, ClipGradient};
 use crate::conventions::{check_unit, Inputs, Outcome};
 use crate::numbers::real::{PowRule, Real};
@@ -33,14 +33,6 @@ enum Parts {
     Focal,
     Tversky,
     Unified,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reduction {
-    Mean,
-    Sum,
-    PerItem,
-    PerItemClass,
 }
 
 pub(crate) fn evaluate<T: Real>(
@@ -81,12 +73,7 @@ pub(crate) fn evaluate<T: Real>(
         check_unit("prediction", x.pred)?;
     }
     check_unit("target", x.target)?;
-    let reduction = match hp.word("reduction")? {
-        "sum" => Reduction::Sum,
-        "none" => Reduction::PerItem,
-        "none-per-class" => Reduction::PerItemClass,
-        _ => Reduction::Mean,
-    };
+    let reduction = hp.reduction()?;
     let one = T::one();
     let delta = hp.real("delta")?;
     let (delta_t, delta_f) = (x.tversky_delta(delta), x.focal_delta(delta));
@@ -127,7 +114,9 @@ pub(crate) fn evaluate<T: Real>(
     };
     let outer_weight = match reduction {
         Reduction::Mean => one / T::cst(grid.batch as f64),
-        _ => one,
+        Reduction::Sum | Reduction::PerItem | Reduction::PerItemClass | Reduction::PerElement => {
+            one
+        }
     };
     let mut dq = if want_grad {
         Some(vec![T::zero(); q.len()])
@@ -194,6 +183,7 @@ pub(crate) fn evaluate<T: Real>(
             vec![T::sum_terms(per_bc) / T::cst(grid.batch as f64)],
             vec![],
         ),
+        Reduction::PerElement => return Err(internal("reduction")),
     };
     let grad = dq.map(|g| chain_to_input(x, outer, grid, logits, &p, &g));
     Ok(Outcome {

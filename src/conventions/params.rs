@@ -95,6 +95,24 @@ pub enum Hp<T> {
     Classes(Vec<usize>),
 }
 
+/// What a loss's entries are reduced to: the `reduction` parameter, typed, with the meaning its
+/// (function, convention) gives each word. The one reduction type of the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// One number, the mean (`mean`).
+    Mean,
+    /// One number, the sum (`sum`).
+    Sum,
+    /// One loss per item, shape (B): `paper`'s `none`.
+    PerItem,
+    /// One loss per (item, class), shape (B, C): `paper`'s `none-per-class`; MONAI's `none`
+    /// for `AsymmetricFocalTverskyLoss`, shape (B, 2).
+    PerItemClass,
+    /// One loss per element and class, the input's shape with 2 classes: MONAI's `none` for
+    /// `AsymmetricFocalLoss`.
+    PerElement,
+}
+
 /// Every parameter of a (function, convention), resolved: the user's value or the default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hyper<T> {
@@ -103,7 +121,9 @@ pub struct Hyper<T> {
     values: Vec<(&'static str, Hp<T>)>,
 }
 
-fn internal(name: &str) -> UflError {
+/// A parameter the registry does not give this (function, convention): a bug of the crate, not
+/// of the caller.
+pub(crate) fn internal(name: &str) -> UflError {
     UflError::InvalidParameter {
         name: name.to_string(),
         value: "?".to_string(),
@@ -146,6 +166,21 @@ impl<T: Real> Hyper<T> {
             Some(Hp::Real(e)) => e,
             _ => T::cst(fixed),
         }
+    }
+
+    /// The `reduction` parameter, typed (an error for a function without one).
+    pub fn reduction(&self) -> Result<Reduction, UflError> {
+        use FunctionId::{AsymmetricFocalLoss, AsymmetricFocalTverskyLoss};
+        let word = self.word("reduction")?;
+        Ok(match (self.convention, self.function, word) {
+            (Convention::Paper | Convention::Monai, _, "mean") => Reduction::Mean,
+            (Convention::Paper | Convention::Monai, _, "sum") => Reduction::Sum,
+            (Convention::Paper, _, "none") => Reduction::PerItem,
+            (Convention::Paper, _, "none-per-class") => Reduction::PerItemClass,
+            (Convention::Monai, AsymmetricFocalLoss, "none") => Reduction::PerElement,
+            (Convention::Monai, AsymmetricFocalTverskyLoss, "none") => Reduction::PerItemClass,
+            _ => return Err(internal("reduction")),
+        })
     }
 
     /// A real parameter.

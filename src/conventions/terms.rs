@@ -10,6 +10,15 @@
 use crate::numbers::real::{PowRule, Real};
 use crate::spec::tensor::Dtype;
 
+/// The term a region loss takes of a Tversky index `TI`: `1 - TI` (Dice, Tversky), `TI` itself
+/// (the Dice coefficient), or `(1 - TI)^γ` (focal Tversky). The one such type of the crate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RegionTerm<T> {
+    OneMinusTi,
+    Ti,
+    Pow(T),
+}
+
 /// Which elements a clip lets the gradient through: the rules shipped libraries differ by at
 /// an input exactly on a bound, where the clip has no derivative. Measured on the CPU for every
 /// torch release from 2.11.0 to 2.15.0, float32 and float64 (`tests/recorded/`).

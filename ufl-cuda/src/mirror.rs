@@ -10,7 +10,10 @@
 
 use crate::geometry::{FINALIZE_THREADS, STATISTICS, STATS_ITEMS, STATS_THREADS};
 use crate::reduce::{block_sum, strided_block_sum};
-use crate::spec::{KernelConvention, Reduction, Spec};
+use crate::spec::{
+    KernelConvention, Spec, REDUCTION_MEAN, REDUCTION_PER_ITEM, REDUCTION_PER_ITEM_CLASS,
+    REDUCTION_SUM,
+};
 
 /// Everything the three passes produce.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,7 +282,7 @@ pub fn finalize_pass(spec: &Spec, partial: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f
         }
         KernelConvention::Paper => {
             let lambda = sc.lambda;
-            let outer = if sc.reduction == Reduction::Mean as i32 {
+            let outer = if sc.reduction == REDUCTION_MEAN {
                 one / g.batch as f32
             } else {
                 one
@@ -315,20 +318,20 @@ pub fn finalize_pass(spec: &Spec, partial: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f
                         let g_ti = -(((outer * (one - lambda)) * region) * dterm);
                         statistic_gradients(&tv, delta, g_ti, &mut coef[plane * 4..]);
                     }
-                    if sc.reduction == Reduction::PerItemClass as i32 {
+                    if sc.reduction == REDUCTION_PER_ITEM_CLASS {
                         loss[plane] = value;
                     }
                     item += value;
                     total += value;
                 }
-                if sc.reduction == Reduction::PerItem as i32 {
+                if sc.reduction == REDUCTION_PER_ITEM {
                     loss[b] = item;
                 }
             }
-            if sc.reduction == Reduction::Mean as i32 {
+            if sc.reduction == REDUCTION_MEAN {
                 loss[0] = total / g.batch as f32;
             }
-            if sc.reduction == Reduction::Sum as i32 {
+            if sc.reduction == REDUCTION_SUM {
                 loss[0] = total;
             }
         }

@@ -9,7 +9,7 @@
 
 use crate::error::{CudaLossError, Unsupported};
 use crate::geometry::Geometry;
-use ufl_oracle::params::resolve;
+use ufl_oracle::params::{resolve, Reduction};
 use ufl_oracle::tensor::Grid;
 use ufl_oracle::{Convention, Dtype, FunctionId, Layout, Problem, UflError};
 
@@ -48,15 +48,12 @@ pub enum KernelConvention {
     Paper,
 }
 
-/// How the `paper` loss is reduced over the batch (the value passed to the kernels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Reduction {
-    Mean = 0,
-    Sum = 1,
-    PerItem = 2,
-    PerItemClass = 3,
-}
+/// The values the kernels read for `paper`'s reductions ([`Reduction`], the oracle's type):
+/// `UFL_REDUCTION_*` in `kernels.cu`.
+pub const REDUCTION_MEAN: i32 = 0;
+pub const REDUCTION_SUM: i32 = 1;
+pub const REDUCTION_PER_ITEM: i32 = 2;
+pub const REDUCTION_PER_ITEM_CLASS: i32 = 3;
 
 /// Everything that is compiled into a kernel module: two problems with the same variant share
 /// one NVRTC compilation.
@@ -126,7 +123,7 @@ pub struct Scalars {
     pub lambda: f32,
     /// `original`: 1 when `weight` is given (else the parts are summed).
     pub has_weight: i32,
-    /// `paper`: a [`Reduction`] as its discriminant.
+    /// `paper`: one of the `REDUCTION_*` values.
     pub reduction: i32,
     /// `paper`: 1 when the Tversky terms are averaged over classes (`region = class-mean`).
     pub class_mean: i32,
@@ -251,7 +248,7 @@ impl Spec {
                     gamma: hyper.real("gamma")? as f32,
                     lambda: weight.unwrap_or(0.0) as f32,
                     has_weight: i32::from(weight.is_some()),
-                    reduction: Reduction::Mean as i32,
+                    reduction: REDUCTION_MEAN,
                     class_mean: 0,
                     batch: geometry.batch,
                     spatial: geometry.spatial,
@@ -277,11 +274,23 @@ impl Spec {
                 if logits {
                     return Err(Unsupported::Logits.into());
                 }
-                let reduction = match hyper.word("reduction")? {
-                    "sum" => Reduction::Sum,
-                    "none" => Reduction::PerItem,
-                    "none-per-class" => Reduction::PerItemClass,
-                    _ => Reduction::Mean,
+                let (reduction, loss_shape, loss_len) = match hyper.reduction()? {
+                    Reduction::Mean => (REDUCTION_MEAN, vec![], 1),
+                    Reduction::Sum => (REDUCTION_SUM, vec![], 1),
+                    Reduction::PerItem => (REDUCTION_PER_ITEM, vec![batch], batch),
+                    Reduction::PerItemClass => (
+                        REDUCTION_PER_ITEM_CLASS,
+                        vec![batch, classes],
+                        batch * classes,
+                    ),
+                    Reduction::PerElement => {
+                        return Err(UflError::InvalidParameter {
+                            name: "reduction".into(),
+                            value: "per element".into(),
+                            reason: "not a reduction of the paper convention".into(),
+                        }
+                        .into())
+                    }
                 };
                 let class_mean = parts.tversky() && hyper.word("region")? == "class-mean";
                 let lambda = match parts {
@@ -309,16 +318,11 @@ impl Spec {
                     gamma: hyper.real("gamma")? as f32,
                     lambda: lambda as f32,
                     has_weight: 0,
-                    reduction: reduction as i32,
+                    reduction,
                     class_mean: i32::from(class_mean),
                     batch: geometry.batch,
                     spatial: geometry.spatial,
                     chunks: geometry.chunks,
-                };
-                let (loss_shape, loss_len) = match reduction {
-                    Reduction::Mean | Reduction::Sum => (vec![], 1),
-                    Reduction::PerItem => (vec![batch], batch),
-                    Reduction::PerItemClass => (vec![batch, classes], batch * classes),
                 };
                 f32_only(Spec {
                     variant,
@@ -487,7 +491,7 @@ mod tests {
         let s = Spec::from_problem(&p).unwrap();
         assert_eq!(s.rare, vec![0, 0, 1, 0, 1]);
         assert_eq!(s.loss_shape, vec![3, 5]);
-        assert_eq!(s.scalars.reduction, Reduction::PerItemClass as i32);
+        assert_eq!(s.scalars.reduction, REDUCTION_PER_ITEM_CLASS);
         assert_eq!(s.scalars.class_mean, 1);
         assert_eq!(s.scalars.lo, 1e-4f32);
         assert_eq!(s.scalars.hi, (1.0f64 - 1e-4) as f32);

@@ -7,8 +7,10 @@
 
 use super::kernel::{ClipRule, Depth, Expansion, Focal, Role};
 use super::math::PowPair;
-use super::tail::{Reduction, RegionTerm, Tail};
+use super::tail::Tail;
+use crate::conventions::params::Reduction;
 use crate::conventions::params::{resolve, Hyper};
+use crate::conventions::terms::RegionTerm;
 use crate::engine::eval::Problem;
 use crate::spec::registry::{Convention, FunctionId, KERAS_EPSILON, MONAI_DEFAULT_EPSILON};
 use crate::spec::tensor::{Dtype, Grid, Layout, Tensor};
@@ -76,7 +78,7 @@ fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     }
     let grid = Grid::of(shape, problem.layout);
     let (lo, hi) = problem.dtype.clip_bounds(KERAS_EPSILON);
-    let region = |term: RegionTerm, clip: ClipRule| -> Option<Plan> {
+    let region = |term: RegionTerm<f64>, clip: ClipRule| -> Option<Plan> {
         let role = Role {
             tversky: true,
             focal: None,
@@ -207,12 +209,10 @@ fn paper(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     if hp.word("input").ok()? != "probabilities" {
         return None;
     }
-    let reduction = match hp.word("reduction").ok()? {
-        "sum" => Reduction::Sum,
-        "none" => Reduction::PerItem,
-        "none-per-class" => Reduction::PerItemClass,
-        _ => Reduction::Mean,
-    };
+    let reduction = hp.reduction().ok()?;
+    if reduction == Reduction::PerElement {
+        return None;
+    }
     let grid = Grid::of(&problem.pred.shape, problem.layout);
     let single = grid.classes == 1;
     let classes = if single { 2 } else { grid.classes };

@@ -5,7 +5,8 @@
 //! oracle's answer, in [`crate::numbers::real::Dual`] for a JVP (the sums then carry their tangents).
 
 use super::kernel::Coeffs;
-use crate::conventions::terms::Tversky;
+use crate::conventions::params::Reduction;
+use crate::conventions::terms::{RegionTerm, Tversky};
 use crate::numbers::real::{PowRule, Real};
 
 /// Which loss the sums are assembled into, with its parameters in f64.
@@ -14,7 +15,7 @@ pub enum Tail {
     /// `original`'s dice_loss / tversky_loss (`1 - TI`), dice_coefficient (`TI`) and
     /// focal_tversky_loss (`(1 - TI)^γ`): the mean over every (item, class).
     OriginalRegion {
-        term: RegionTerm,
+        term: RegionTerm<f64>,
         delta: f64,
         smooth: f64,
     },
@@ -37,28 +38,12 @@ pub enum Tail {
         eps: f64,
         lambda: f64,
         rare: Vec<bool>,
+        /// Never [`Reduction::PerElement`], which `paper` does not have (the plan refuses it).
         reduction: Reduction,
         class_mean: bool,
     },
     /// MONAI's `AsymmetricUnifiedFocalLoss`.
     Monai { delta: f64, gamma: f64, weight: f64 },
-}
-
-/// The term of a region loss.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum RegionTerm {
-    OneMinusTi,
-    Ti,
-    Pow(f64),
-}
-
-/// `paper`'s reductions over the batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduction {
-    Mean,
-    Sum,
-    PerItem,
-    PerItemClass,
 }
 
 /// The sums of the statistics pass, in `T`.
@@ -224,7 +209,10 @@ impl Tail {
                 };
                 let outer_weight = match reduction {
                     Reduction::Mean => one / T::cst(batch as f64),
-                    _ => one,
+                    Reduction::Sum
+                    | Reduction::PerItem
+                    | Reduction::PerItemClass
+                    | Reduction::PerElement => one,
                 };
                 let mut per_bc = Vec::with_capacity(batch * channels);
                 for b in 0..batch {
@@ -261,6 +249,9 @@ impl Tail {
                     ),
                     Reduction::Sum => (vec![T::sum_terms(per_bc)], vec![]),
                     Reduction::Mean => (vec![T::sum_terms(per_bc) / T::cst(batch as f64)], vec![]),
+                    Reduction::PerElement => {
+                        unreachable!("the fast plan builds no paper tail that reduces per element")
+                    }
                 }
             }
             Tail::Monai {
