@@ -40,6 +40,8 @@ pub mod protocol;
 pub mod spec;
 
 // Every module also at the crate root, where users have always found it.
+#[cfg(feature = "fuzzing")]
+pub use conformance::fuzzing;
 #[cfg(feature = "proptest")]
 pub use conformance::strategies;
 pub use conformance::{cases, diagnose, harness, results, tolerance, verify};

@@ -4,8 +4,10 @@
 //! file readers' inputs (results files included, through `ufl-oracle check`) must not make the
 //! command line panic either.
 
-#[path = "../fuzz/harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self as harness, CappedAllocator};
+
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,7 +79,7 @@ fn every_target_has_a_binary_and_seeds() {
         let text = std::fs::read_to_string(&source)
             .unwrap_or_else(|_| panic!("{} is missing", source.display()));
         assert!(
-            text.contains(&format!("harness::fuzz(\"{}\"", target.name)),
+            text.contains(&format!("fuzzing::fuzz(\"{}\"", target.name)),
             "{} does not run its own check",
             source.display()
         );

@@ -1,8 +1,10 @@
 //! Fuzzes the closed-form gradient against forward-mode automatic differentiation on
-//! small valid problems (`harness::problems::differential`).
+//! small valid problems (`fuzzing::problems::differential`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("differential", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("differential", data));

@@ -1,8 +1,10 @@
 //! Fuzzes evaluation: any function, convention, parameters, shape, layout, dtype and
-//! values, evaluated or refused alike in every number type (`harness::problems::evaluate`).
+//! values, evaluated or refused alike in every number type (`fuzzing::problems::evaluate`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("evaluate", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("evaluate", data));

@@ -1,8 +1,10 @@
 //! Fuzzes the `ufl-fixtures/1` reader and the verifier: no panic, and no pass that
-//! was not checked (`harness::readers::fixture_file`).
+//! was not checked (`fuzzing::readers::fixture_file`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("fixture_file", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("fixture_file", data));

@@ -1,8 +1,10 @@
 //! Fuzzes the JSON array reader: read or refused, and what is read survives the
-//! oracle's own round trip (`harness::readers::json_array`).
+//! oracle's own round trip (`fuzzing::readers::json_array`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("json_array", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("json_array", data));

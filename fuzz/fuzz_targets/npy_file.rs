@@ -1,8 +1,10 @@
 //! Fuzzes the `.npy` reader: every input is read or refused with an error, never a
-//! panic (`harness::readers::npy_file`).
+//! panic (`fuzzing::readers::npy_file`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("npy_file", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("npy_file", data));

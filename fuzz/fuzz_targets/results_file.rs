@@ -1,8 +1,10 @@
 //! Fuzzes the results-file reader and the harness's verdicts on what it reads
-//! (`harness::readers::results_file`).
+//! (`fuzzing::readers::results_file`).
 #![no_main]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use ufl_oracle::fuzzing::{self, CappedAllocator};
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::fuzz("results_file", data));
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::fuzz("results_file", data));

@@ -4,6 +4,8 @@
 
 pub mod cases;
 pub mod diagnose;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod harness;
 pub mod results;
 #[cfg(feature = "proptest")]

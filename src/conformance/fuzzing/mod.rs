@@ -1,6 +1,7 @@
-//! The fuzz targets' checks, shared by the cargo-fuzz binaries (`fuzz/fuzz_targets/`) and by
-//! the replay of committed inputs in the main crate's tests (`tests/fuzz_regressions.rs`), so
-//! that an input found by fuzzing is replayed through exactly the code that found it.
+//! The fuzz targets' checks (feature `fuzzing`), shared by the cargo-fuzz binaries
+//! (`fuzz/fuzz_targets/`) and by the replay of committed inputs in the crate's tests
+//! (`tests/fuzz_regressions.rs`), so that an input found by fuzzing is replayed through exactly
+//! the code that found it.
 //!
 //! Every target is a function from bytes to `Ok(())` or a [`Finding`]: a property the oracle
 //! must keep and did not (a disagreement, a pass it did not verify, an answer for input it
@@ -8,11 +9,10 @@
 //! as a failure. Adding a target is one entry in [`TARGETS`], one function, one three-line file
 //! in `fuzz/fuzz_targets/` and one `[[bin]]` in `fuzz/Cargo.toml`.
 //!
-//! Every allocation is capped at [`ALLOCATION_CAP`] bytes (see [`CappedAllocator`]): the inputs
-//! are a few kilobytes, so a larger request means the oracle sized something by what a file
-//! declares rather than by what it holds.
-
-#![allow(dead_code)]
+//! Every allocation of a fuzz binary and of the replay is capped at [`ALLOCATION_CAP`] bytes:
+//! each installs [`CappedAllocator`] as its global allocator (a library cannot do that for
+//! them). The inputs are a few kilobytes, so a larger request means the oracle sized something
+//! by what a file declares rather than by what it holds.
 
 pub mod problems;
 pub mod readers;
@@ -103,6 +103,3 @@ unsafe impl GlobalAlloc for CappedAllocator {
         unsafe { System.dealloc(ptr, layout) }
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: CappedAllocator = CappedAllocator;

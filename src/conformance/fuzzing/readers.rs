@@ -4,16 +4,16 @@
 //! verifier passes, or a backend result the harness passes, must really have been checked.
 
 use super::Finding;
+use crate::conformance::cases::{edge_cases, random_cases, Case};
+use crate::conformance::harness::{Expectation, Harness, Response, Verdict as CaseVerdict};
+use crate::conformance::results::{case_from_file, check_results_match, parse_results};
+use crate::conformance::tolerance::{Declared, EntryTolerance};
+use crate::conformance::verify::{verify_case, Verdict};
+use crate::protocol::fixtures::{self, Expected, FixtureCase};
+use crate::protocol::io::{json_number, parse_json_array, read_npy_bytes};
+use crate::spec::tensor::element_count;
+use crate::spec::tensor::{Dtype, Tensor};
 use std::sync::OnceLock;
-use ufl_oracle::cases::{edge_cases, random_cases, Case};
-use ufl_oracle::fixtures::{self, Expected, FixtureCase};
-use ufl_oracle::harness::{Expectation, Harness, Response, Verdict as CaseVerdict};
-use ufl_oracle::io::{json_number, parse_json_array, read_npy_bytes};
-use ufl_oracle::results::{case_from_file, check_results_match, parse_results};
-use ufl_oracle::tensor::element_count;
-use ufl_oracle::tolerance::{Declared, EntryTolerance};
-use ufl_oracle::verify::{verify_case, Verdict};
-use ufl_oracle::{Dtype, Tensor};
 
 /// At most this many cases of one fuzzed fixture file are verified (each is an evaluation).
 const CASES_VERIFIED: usize = 4;

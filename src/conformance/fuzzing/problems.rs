@@ -7,14 +7,15 @@
 //! first option, so every input, however short, is a problem.
 
 use super::Finding;
+use crate::conventions::params::{resolve, Hp};
+use crate::conventions::params::{ParamValue, Params};
+use crate::engine::eval::Problem;
+use crate::numbers::bound::{F32Bound, F64Bound};
+use crate::spec::registry::{Convention, FunctionId, FUNCTIONS};
+use crate::spec::registry::{Kind, ParamSpec, Range, KERAS_EPSILON};
+use crate::spec::tensor::{element_count, Grid};
+use crate::spec::tensor::{Dtype, Layout, Tensor};
 use arbitrary::{Result as Draw, Unstructured};
-use ufl_oracle::bound::{F32Bound, F64Bound};
-use ufl_oracle::params::{resolve, Hp};
-use ufl_oracle::registry::{Kind, ParamSpec, Range, KERAS_EPSILON};
-use ufl_oracle::tensor::{element_count, Grid};
-use ufl_oracle::{
-    Convention, Dtype, FunctionId, Layout, ParamValue, Params, Problem, Tensor, FUNCTIONS,
-};
 
 /// Largest array of the `evaluate` target.
 pub const EVALUATE_MAX_ELEMENTS: usize = 256;
@@ -453,7 +454,7 @@ pub fn evaluate(data: &[u8]) -> Result<(), Finding> {
     // Every other number type runs to an answer or an error, never a panic.
     let _ = problem.evaluate_in::<f32>(true);
     let _ = problem.evaluate_in::<F32Bound>(true);
-    let _ = problem.evaluate_in::<ufl_oracle::real::Dual32>(false);
+    let _ = problem.evaluate_in::<crate::numbers::real::Dual32>(false);
     if problem.param_derivatives().is_ok() != answer.is_ok() {
         return Err(said(
             "parameter derivatives and f64 disagree on whether to answer",
