@@ -5,16 +5,18 @@
 //! either layout; some cases use soft targets, and some plant predictions on and next to the
 //! clip bounds (exactly `lo` and `hi`, one float32 step inside and outside, 0 and 1).
 //!
-//! The comparison is the oracle's own rule for a float32 implementation: every loss and
-//! gradient entry within `2·e` of the oracle's f64 answer, `e` the float32 error bound of that
-//! entry (`Problem::evaluate_in::<F32Bound>`); an entry the bound marks undetermined (float32
-//! cannot get a single significant digit of it) is counted, not judged; NaN must meet NaN.
+//! The comparison is the oracle's own, for a float32 implementation: `tolerance::compare`
+//! against `Problem::tolerances(Declared::F32)`, every loss and gradient entry within its
+//! tolerance (the float32 error bound times the function's safety factor); an entry nothing
+//! can be compared in (a NaN or infinity where float32 cannot determine the entry, or a bound
+//! that is not finite) is counted, not judged; NaN must meet NaN.
 
 #![allow(dead_code)]
 
 use std::io::Write;
-use ufl_oracle::bound::F32Bound;
+use ufl_oracle::registry::KERAS_EPSILON;
 use ufl_oracle::tensor::Grid;
+use ufl_oracle::tolerance::{self, Declared, Tolerances};
 use ufl_oracle::{Dtype, Layout, ParamValue, Params, Problem, Tensor};
 
 /// Writes a line to the real stderr, past the test harness's capture.
@@ -130,9 +132,9 @@ pub fn list(xs: &[f64]) -> ParamValue {
     ParamValue::List(xs.to_vec())
 }
 
-/// The original's float32 clip bounds.
-pub const ORIGINAL_LO: f32 = 1e-7f64 as f32;
-pub const ORIGINAL_HI: f32 = (1.0f64 - 1e-7) as f32;
+/// The original's float32 clip bounds, from the oracle's `K.epsilon()`.
+pub const ORIGINAL_LO: f32 = KERAS_EPSILON as f32;
+pub const ORIGINAL_HI: f32 = (1.0 - KERAS_EPSILON) as f32;
 
 #[derive(Clone, Copy)]
 pub struct Draw {
@@ -567,16 +569,18 @@ pub fn large_cases() -> Vec<Case> {
     ]
 }
 
-/// How a result compares with the oracle.
+/// How a result compares with the oracle: the oracle's own per-entry comparison
+/// ([`tolerance::compare`] against [`Problem::tolerances`] for a float32 backend), summed over
+/// the loss and the gradient.
 #[derive(Debug, Default)]
 pub struct Comparison {
-    /// Largest |result - oracle| / (2·e) over the judged entries.
+    /// Largest fraction of its tolerance a passing entry used.
     pub worst: f64,
-    /// Entries judged.
+    /// Entries compared against a finite tolerance.
     pub judged: usize,
-    /// Entries float32 cannot determine (not judged).
+    /// Entries nothing could be compared in (see [`tolerance::check_entry`]).
     pub undetermined: usize,
-    /// The first few entries out of tolerance.
+    /// The first few entries out of tolerance, with their bounds.
     pub failures: Vec<String>,
     pub failed: usize,
 }
@@ -592,79 +596,44 @@ impl Comparison {
             self.worst, self.judged, self.undetermined, self.failed
         )
     }
-
-    fn judge(&mut self, what: &str, i: usize, got: f32, exact: f64, bound: &F32Bound) {
-        let got = got as f64;
-        if exact.is_nan() && got.is_nan() {
-            self.judged += 1;
-            return;
-        }
-        if bound.undetermined() {
-            self.undetermined += 1;
-            return;
-        }
-        self.judged += 1;
-        let tolerance = 2.0 * bound.e;
-        let diff = (got - exact).abs();
-        let ok = if got == exact {
-            true
-        } else {
-            diff.is_finite() && diff <= tolerance
-        };
-        if tolerance > 0.0 && diff.is_finite() {
-            self.worst = self.worst.max(diff / tolerance);
-        }
-        if !ok {
-            self.failed += 1;
-            if self.failures.len() < 5 {
-                self.failures.push(format!(
-                    "{what}[{i}] = {got:e}, oracle {exact:e}, tolerance {tolerance:e}"
-                ));
-            }
-        }
-    }
 }
 
-/// The oracle's answer and float32 bounds of a problem.
+/// The oracle's answer and a float32 backend's tolerances for a problem.
 pub struct Reference {
     pub loss: Vec<f64>,
     pub grad: Vec<f64>,
-    pub loss_bound: Vec<F32Bound>,
-    pub grad_bound: Vec<F32Bound>,
+    pub tolerances: Tolerances,
 }
 
 pub fn reference(problem: &Problem) -> Reference {
     let exact = problem.evaluate().expect("the oracle evaluates every case");
-    let bound = problem
-        .evaluate_in::<F32Bound>(true)
+    let tolerances = problem
+        .tolerances(Declared::F32)
         .expect("the oracle bounds every case");
     Reference {
         loss: exact.loss,
         grad: exact.grad,
-        loss_bound: bound.loss,
-        grad_bound: bound.grad.expect("a gradient bound"),
+        tolerances,
     }
 }
 
 /// Compares a float32 loss and gradient with the oracle, entry by entry.
 pub fn compare(reference: &Reference, loss: &[f32], grad: &[f32]) -> Comparison {
     let mut c = Comparison::default();
-    if loss.len() != reference.loss.len() || grad.len() != reference.grad.len() {
-        c.failed = 1;
-        c.failures.push(format!(
-            "lengths: loss {} (oracle {}), gradient {} (oracle {})",
-            loss.len(),
-            reference.loss.len(),
-            grad.len(),
-            reference.grad.len()
-        ));
-        return c;
-    }
-    for (i, (&got, &exact)) in loss.iter().zip(&reference.loss).enumerate() {
-        c.judge("loss", i, got, exact, &reference.loss_bound[i]);
-    }
-    for (i, (&got, &exact)) in grad.iter().zip(&reference.grad).enumerate() {
-        c.judge("grad", i, got, exact, &reference.grad_bound[i]);
+    for (name, expected, got, tol) in [
+        ("loss", &reference.loss, loss, &reference.tolerances.loss),
+        ("grad", &reference.grad, grad, &reference.tolerances.grad),
+    ] {
+        let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
+        let one = tolerance::compare(expected, &got, tol);
+        c.worst = c.worst.max(one.used);
+        c.judged += one.compared;
+        c.undetermined += one.undetermined.len();
+        c.failed += one.bad.len();
+        if !one.bad.is_empty() && c.failures.len() < 5 {
+            c.failures
+                .push(tolerance::describe_bad(name, expected, &got, tol, &one.bad));
+        }
     }
     c
 }
