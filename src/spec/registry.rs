@@ -188,6 +188,40 @@ pub struct Signature {
     /// The name the convention's implementation uses (a MONAI class name, say).
     pub reference_name: &'static str,
     pub params: &'static [ParamSpec],
+    /// Where it is checked beyond its own evaluator.
+    pub coverage: Coverage,
+}
+
+/// Whether one kind of check covers a (function, convention), or why it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    Yes,
+    No(&'static str),
+}
+
+/// The special-case property that relates a (function, convention) to others: the name of a
+/// test of `tests/special_cases.rs`, or why there is none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialCase {
+    Property(&'static str),
+    None(&'static str),
+}
+
+/// Where a (function, convention) is checked beyond its own evaluator (which the derivative
+/// witnesses and the fuzz targets run for every one of them). Each statement is held against
+/// the crate by `tests/coverage.rs`, both ways: a check stated but absent fails, and so does a
+/// check present but stated absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// Recorded outputs of the reference implementation in `fixtures/`.
+    pub fixtures: Checked,
+    /// Answered by the fast path (`engine::fast`) for some case of the default set.
+    pub fast_path: Checked,
+    /// Implemented by the test backends (`tests/backends/`) that the harness tests run correct
+    /// and with planted bugs.
+    pub test_backends: Checked,
+    /// Related to other functions by a property (`tests/special_cases.rs`).
+    pub special_case: SpecialCase,
 }
 
 /// A function of the family.
@@ -468,27 +502,80 @@ const M_UNIFIED: &[ParamSpec] = &[
     M_IGNORE,
 ];
 
-const fn original(name: &'static str, params: &'static [ParamSpec]) -> Signature {
+const fn original(
+    name: &'static str,
+    params: &'static [ParamSpec],
+    coverage: Coverage,
+) -> Signature {
     Signature {
         convention: Convention::Original,
         reference_name: name,
         params,
+        coverage,
     }
 }
-const fn paper(params: &'static [ParamSpec]) -> Signature {
+const fn paper(params: &'static [ParamSpec], coverage: Coverage) -> Signature {
     Signature {
         convention: Convention::Paper,
         reference_name: "",
         params,
+        coverage,
     }
 }
-const fn monai(class: &'static str, params: &'static [ParamSpec]) -> Signature {
+const fn monai(class: &'static str, params: &'static [ParamSpec], coverage: Coverage) -> Signature {
     Signature {
         convention: Convention::Monai,
         reference_name: class,
         params,
+        coverage,
     }
 }
+
+// ---- coverage -------------------------------------------------------------------------------
+const NO_PAPER_FIXTURES: Checked = Checked::No(
+    "`paper` is the equations, not a shipped implementation: there is nothing to record; the \
+     special-case properties tie it to `original`",
+);
+const NOT_ON_THE_FAST_PATH: Checked = Checked::No(
+    "the fast path plans the region losses and the unified losses, which large volumes are \
+     checked with; this one is answered by the generic evaluator",
+);
+const NOT_IN_THE_TEST_BACKENDS: Checked = Checked::No(
+    "outside the unified family the test backends implement (the focal, focal Tversky and \
+     unified losses and the Dice and Tversky losses they generalise)",
+);
+const ORIGINAL_RELATIONS: SpecialCase =
+    SpecialCase::Property("relations_in_the_original_convention");
+const FIGURE_1: SpecialCase = SpecialCase::Property("figure_1_in_the_paper_convention");
+const MONAI_AS_ORIGINAL: SpecialCase =
+    SpecialCase::Property("monai_is_the_original_with_weight_moved_and_focal_halved");
+
+/// Recorded, fast, in the test backends, related.
+const ORIGINAL_EVERYWHERE: Coverage = Coverage {
+    fixtures: Checked::Yes,
+    fast_path: Checked::Yes,
+    test_backends: Checked::Yes,
+    special_case: ORIGINAL_RELATIONS,
+};
+/// A part of the unified loss in `original`: everything but the fast path.
+const ORIGINAL_PART: Coverage = Coverage {
+    fast_path: NOT_ON_THE_FAST_PATH,
+    ..ORIGINAL_EVERYWHERE
+};
+/// A part of the unified loss in `paper`.
+const PAPER_PART: Coverage = Coverage {
+    fixtures: NO_PAPER_FIXTURES,
+    fast_path: NOT_ON_THE_FAST_PATH,
+    test_backends: Checked::Yes,
+    special_case: FIGURE_1,
+};
+/// A part of the unified loss in `monai`.
+const MONAI_PART: Coverage = Coverage {
+    fixtures: Checked::Yes,
+    fast_path: NOT_ON_THE_FAST_PATH,
+    test_backends: Checked::Yes,
+    special_case: MONAI_AS_ORIGINAL,
+};
 
 /// Every function of the family.
 pub static FUNCTIONS: &[FunctionSpec] = &[
@@ -496,37 +583,67 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         id: FunctionId::DiceLoss,
         name: "dice_loss",
         summary: "mean over items and classes of 1 - TI(delta, smooth), unclipped",
-        signatures: &[original("dice_loss", O_DICE)],
+        signatures: &[original("dice_loss", O_DICE, ORIGINAL_EVERYWHERE)],
     },
     FunctionSpec {
         id: FunctionId::TverskyLoss,
         name: "tversky_loss",
         summary: "dice_loss with delta = 0.7 by default",
-        signatures: &[original("tversky_loss", O_TVERSKY)],
+        signatures: &[original("tversky_loss", O_TVERSKY, ORIGINAL_EVERYWHERE)],
     },
     FunctionSpec {
         id: FunctionId::DiceCoefficient,
         name: "dice_coefficient",
         summary: "mean over items and classes of TI(delta, smooth), unclipped",
-        signatures: &[original("dice_coefficient", O_DICE)],
+        signatures: &[original(
+            "dice_coefficient",
+            O_DICE,
+            Coverage {
+                test_backends: NOT_IN_THE_TEST_BACKENDS,
+                special_case: SpecialCase::None(
+                    "the paper defines none; `ranges_and_signs` checks that it lies in [0, 1]",
+                ),
+                ..ORIGINAL_EVERYWHERE
+            },
+        )],
     },
     FunctionSpec {
         id: FunctionId::ComboLoss,
         name: "combo_loss",
         summary: "alpha·weighted CE - (1-alpha)·dice_coefficient()",
-        signatures: &[original("combo_loss", O_COMBO)],
+        signatures: &[original(
+            "combo_loss",
+            O_COMBO,
+            Coverage {
+                fast_path: NOT_ON_THE_FAST_PATH,
+                test_backends: NOT_IN_THE_TEST_BACKENDS,
+                ..ORIGINAL_EVERYWHERE
+            },
+        )],
     },
     FunctionSpec {
         id: FunctionId::FocalTverskyLoss,
         name: "focal_tversky_loss",
         summary: "mean over items and classes of (1 - TI)^gamma, clipped",
-        signatures: &[original("focal_tversky_loss", O_FOCAL_TVERSKY)],
+        signatures: &[original(
+            "focal_tversky_loss",
+            O_FOCAL_TVERSKY,
+            ORIGINAL_EVERYWHERE,
+        )],
     },
     FunctionSpec {
         id: FunctionId::FocalLoss,
         name: "focal_loss",
         summary: "mean over positions of the class sum of alpha·(1-q)^gamma_f·CE",
-        signatures: &[original("focal_loss", O_FOCAL)],
+        signatures: &[original(
+            "focal_loss",
+            O_FOCAL,
+            Coverage {
+                fast_path: NOT_ON_THE_FAST_PATH,
+                test_backends: NOT_IN_THE_TEST_BACKENDS,
+                ..ORIGINAL_EVERYWHERE
+            },
+        )],
     },
     FunctionSpec {
         id: FunctionId::SymmetricFocalLoss,
@@ -534,8 +651,8 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         summary:
             "focal loss with (1-delta) on background and delta on rare classes, both modulated",
         signatures: &[
-            original("symmetric_focal_loss", O_FOCAL_PART),
-            paper(P_FOCAL),
+            original("symmetric_focal_loss", O_FOCAL_PART, ORIGINAL_PART),
+            paper(P_FOCAL, PAPER_PART),
         ],
     },
     FunctionSpec {
@@ -543,9 +660,9 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         name: "asymmetric_focal_loss",
         summary: "as symmetric_focal_loss, without the focal factor on rare classes",
         signatures: &[
-            original("asymmetric_focal_loss", O_FOCAL_PART),
-            paper(P_FOCAL),
-            monai("AsymmetricFocalLoss", M_FOCAL),
+            original("asymmetric_focal_loss", O_FOCAL_PART, ORIGINAL_PART),
+            paper(P_FOCAL, PAPER_PART),
+            monai("AsymmetricFocalLoss", M_FOCAL, MONAI_PART),
         ],
     },
     FunctionSpec {
@@ -553,8 +670,12 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         name: "symmetric_focal_tversky_loss",
         summary: "(1 - TI)^(1-gamma) for every class",
         signatures: &[
-            original("symmetric_focal_tversky_loss", O_TVERSKY_PART),
-            paper(P_TVERSKY),
+            original(
+                "symmetric_focal_tversky_loss",
+                O_TVERSKY_PART,
+                ORIGINAL_PART,
+            ),
+            paper(P_TVERSKY, PAPER_PART),
         ],
     },
     FunctionSpec {
@@ -562,9 +683,13 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         name: "asymmetric_focal_tversky_loss",
         summary: "1 - TI for background, (1 - TI)^(1-gamma) for rare classes",
         signatures: &[
-            original("asymmetric_focal_tversky_loss", O_TVERSKY_PART),
-            paper(P_TVERSKY),
-            monai("AsymmetricFocalTverskyLoss", M_TVERSKY),
+            original(
+                "asymmetric_focal_tversky_loss",
+                O_TVERSKY_PART,
+                ORIGINAL_PART,
+            ),
+            paper(P_TVERSKY, PAPER_PART),
+            monai("AsymmetricFocalTverskyLoss", M_TVERSKY, MONAI_PART),
         ],
     },
     FunctionSpec {
@@ -572,8 +697,14 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         name: "sym_unified_focal_loss",
         summary: "symmetric Unified Focal loss: focal and focal Tversky parts, weighted",
         signatures: &[
-            original("sym_unified_focal_loss", O_UNIFIED),
-            paper(P_UNIFIED),
+            original("sym_unified_focal_loss", O_UNIFIED, ORIGINAL_EVERYWHERE),
+            paper(
+                P_UNIFIED,
+                Coverage {
+                    fast_path: Checked::Yes,
+                    ..PAPER_PART
+                },
+            ),
         ],
     },
     FunctionSpec {
@@ -581,9 +712,22 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         name: "asym_unified_focal_loss",
         summary: "asymmetric Unified Focal loss: focal and focal Tversky parts, weighted",
         signatures: &[
-            original("asym_unified_focal_loss", O_UNIFIED),
-            paper(P_UNIFIED),
-            monai("AsymmetricUnifiedFocalLoss", M_UNIFIED),
+            original("asym_unified_focal_loss", O_UNIFIED, ORIGINAL_EVERYWHERE),
+            paper(
+                P_UNIFIED,
+                Coverage {
+                    fast_path: Checked::Yes,
+                    ..PAPER_PART
+                },
+            ),
+            monai(
+                "AsymmetricUnifiedFocalLoss",
+                M_UNIFIED,
+                Coverage {
+                    fast_path: Checked::Yes,
+                    ..MONAI_PART
+                },
+            ),
         ],
     },
 ];
