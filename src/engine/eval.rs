@@ -4,8 +4,9 @@
 //!
 //! [`Problem::evaluate`] is the oracle's answer: value and closed-form gradient computed in f64
 //! with compensated sums. [`Problem::evaluate_in`] runs the same evaluator in any [`Real`] type:
-//! `f32` (a plain single-precision implementation), [`crate::numbers::real::Dual`] (forward-mode derivatives),
-//! or [`crate::numbers::bound::Bounded`] (the error bound of a lower-precision implementation).
+//! `f32` (a plain single-precision implementation), [`Dual`](crate::numbers::real::Dual)
+//! (forward-mode derivatives), or [`crate::numbers::bound::Bounded`] (the error bound of a
+//! lower-precision implementation).
 
 use crate::conventions::params::{resolve, Hyper, Params};
 use crate::conventions::terms::ClipGradient;

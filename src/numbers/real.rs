@@ -11,7 +11,7 @@
 //! - [`Dual`] (`autodiff::FT<f64>`): forward-mode automatic differentiation, and [`Dual32`]
 //!   over f32, which the autodiff crate gives no scalar-on-the-left operations (the evaluators
 //!   use none, and instantiating them for it proves so);
-//! - [`crate::numbers::bound::Bounded`]: a running first-order error bound for an implementation in a
+//! - [`super::bound::Bounded`]: a running first-order error bound for an implementation in a
 //!   lower precision (see `bound.rs`).
 //!
 //! Pitfalls of the dual type that the evaluators avoid: comparisons look at the value only (the

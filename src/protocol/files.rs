@@ -17,7 +17,7 @@
 //!   neither loops nor counts a file twice), never open a FIFO or a device, and match
 //!   extensions case-insensitively (`B.JSON` is a JSON file).
 //! - **Text** must be UTF-8; a byte-order mark is named as such, and invalid UTF-8 is reported
-//!   with its byte offset ([`read_text`]; JSON parsed from its reader by [`crate::protocol::json`] gets
+//!   with its byte offset ([`read_text`]; JSON parsed from its reader by [`super::json`] gets
 //!   serde_json's line and column).
 
 use crate::spec::error::UflError;

@@ -299,14 +299,14 @@ fn from_doc(doc: FileDoc, source: &str, base: Option<&Path>) -> Result<FixtureFi
 }
 
 /// Reads and parses one fixture file (a regular file of at most [`MAX_FILE_BYTES`], parsed
-/// strictly from its reader: see [`crate::protocol::json`]).
+/// strictly from its reader: see [`super::json`]).
 pub fn read(path: &Path) -> Result<FixtureFile, UflError> {
     let doc = crate::protocol::json::read_typed(path, MAX_FILE_BYTES)?;
     from_doc(doc, &path.display().to_string(), path.parent())
 }
 
 /// The files a list of paths names: each file named explicitly (whatever its extension), and
-/// in each folder (searched recursively, see [`crate::protocol::files::walk`]) every `.json` file (any
+/// in each folder (searched recursively, see [`super::files::walk`]) every `.json` file (any
 /// case) whose `format` field is [`FORMAT`]. Every other JSON file or entry of a searched folder
 /// is returned in `skipped` with the reason, never silently dropped.
 #[derive(Debug, Default)]

@@ -2,8 +2,8 @@
 //!
 //! JSON arrays are either `{"shape": [..], "data": [flat row-major numbers]}` or nested lists;
 //! numbers may be the strings `"NaN"`, `"Infinity"`, `"-Infinity"` as in the fixture format.
-//! Every file is read through [`crate::protocol::files`] (regular files only, bounded reads); JSON arrays
-//! are streamed by [`crate::protocol::json`]. A `.npy` header is parsed once, by a strict linear scan of
+//! Every file is read through [`super::files`] (regular files only, bounded reads); JSON arrays
+//! are streamed by [`super::json`]. A `.npy` header is parsed once, by a strict linear scan of
 //! the dictionary numpy writes, and its shape is checked against [`MAX_ELEMENTS`] and against the
 //! bytes actually present before anything is allocated for it.
 //!
@@ -25,7 +25,7 @@ use std::path::Path;
 pub const MAX_ARRAY_FILE_BYTES: u64 = 8 * MAX_ELEMENTS as u64 + (1 << 16);
 
 /// Reads an array file; `.npy` by extension (any case), JSON otherwise, through the rules of
-/// [`crate::protocol::files`] (regular files only, at most [`MAX_ARRAY_FILE_BYTES`]). Returns the tensor
+/// [`super::files`] (regular files only, at most [`MAX_ARRAY_FILE_BYTES`]). Returns the tensor
 /// and the dtype the file holds (JSON: float64). A JSON array is streamed into the tensor's data.
 pub fn read_array(path: &Path, what: &'static str) -> Result<(Tensor, Dtype), UflError> {
     if crate::protocol::files::has_extension(path, "npy") {
@@ -293,7 +293,7 @@ pub fn read_npy_bytes(
     Ok((Tensor::new(what, header.shape, data)?, dtype))
 }
 
-/// Parses a JSON array: `{"shape", "data"}` or nested lists, streamed (see [`crate::protocol::json`]).
+/// Parses a JSON array: `{"shape", "data"}` or nested lists, streamed (see [`super::json`]).
 pub fn parse_json_array(text: &str, source: &str, what: &'static str) -> Result<Tensor, UflError> {
     crate::protocol::json::parse_array_str(text, source, what)
 }

@@ -23,8 +23,8 @@
 //! evaluated. Only two things differ: the order of summation of the long sums (a fixed tree,
 //! `sum.rs`), and the logarithm and powers (`math.rs`, within 1 ulp instead of libm's 0.52).
 //!
-//! **Error bound.** The generic evaluator in [`crate::numbers::bound::F64Bound`] bounds the error of
-//! *any* float64 evaluation of these expressions that sums in any order and whose library
+//! **Error bound.** The generic evaluator in [`crate::numbers::bound::F64Bound`] bounds the
+//! error of *any* float64 evaluation of these expressions that sums in any order and whose library
 //! functions are within 1 ulp (`2u·|r|`). The fast path is such an evaluation, so its result is
 //! within that bound `e` of the exact value, as the generic f64 result is; the two therefore
 //! agree within `2·e` per entry (`tests/fast.rs` checks exactly this).

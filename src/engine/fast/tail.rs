@@ -2,7 +2,8 @@
 //! Tversky indices and focal means, the loss and its reduction, and the factors the gradient
 //! pass needs. These are the scalar parts of `original.rs`, `paper.rs` and `monai.rs`, written
 //! with the same expressions in the same order, and generic over [`Real`]: in `f64` for the
-//! oracle's answer, in [`crate::numbers::real::Dual`] for a JVP (the sums then carry their tangents).
+//! oracle's answer, in [`Dual`](crate::numbers::real::Dual) for a JVP (the sums then carry
+//! their tangents).
 
 use super::kernel::Coeffs;
 use crate::conventions::params::Reduction;
