@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peak memory of reading legal huge JSON files (the README's robustness section): writes a
+# Peak memory of reading legal huge JSON files (docs/measurements.md, "Peak memory of huge JSON files"): writes a
 # ~400 MB `{"shape", "data"}` array, a ~400 MB nested-list array and a ~400 MB results file
 # with one inline gradient into a scratch folder, then reads each with the release binary
 # under `/usr/bin/time -v` and prints its peak RSS beside the size of the f64 data.
