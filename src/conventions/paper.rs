@@ -94,7 +94,7 @@ pub(crate) fn evaluate<T: Real>(
         classes,
         channels_last: true,
     };
-    let rare = rare_set(hp, classes)?;
+    let rare = hp.rare_classes(classes)?;
     let class_mean = parts != Parts::Focal && hp.word("region")? == "class-mean";
 
     // Probabilities in the internal channels-last (B, N, C) grid, before the clip.
@@ -191,27 +191,6 @@ pub(crate) fn evaluate<T: Real>(
         loss_shape,
         grad,
     })
-}
-
-/// Membership of every class in R.
-fn rare_set<T: Real>(hp: &Hyper<T>, classes: usize) -> Result<Vec<bool>, UflError> {
-    let mut rare = vec![false; classes];
-    match hp.classes("rare_classes")? {
-        None => rare.iter_mut().skip(1).for_each(|r| *r = true),
-        Some(list) => {
-            for &c in list {
-                if c >= classes {
-                    return Err(UflError::InvalidParameter {
-                        name: "rare_classes".to_string(),
-                        value: format!("{list:?}"),
-                        reason: format!("class {c} does not exist: there are {classes} classes"),
-                    });
-                }
-                rare[c] = true;
-            }
-        }
-    }
-    Ok(rare)
 }
 
 fn sigmoid<T: Real>(z: T) -> T {

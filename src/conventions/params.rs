@@ -183,6 +183,30 @@ impl<T: Real> Hyper<T> {
         })
     }
 
+    /// The `rare_classes` parameter of `paper` as one flag per class: the listed classes, or
+    /// every class but 0 when it is null; a class index outside `0..classes` is an error.
+    pub fn rare_classes(&self, classes: usize) -> Result<Vec<bool>, UflError> {
+        let mut rare = vec![false; classes];
+        match self.classes("rare_classes")? {
+            None => rare.iter_mut().skip(1).for_each(|r| *r = true),
+            Some(list) => {
+                for &c in list {
+                    if c >= classes {
+                        return Err(UflError::InvalidParameter {
+                            name: "rare_classes".to_string(),
+                            value: format!("{list:?}"),
+                            reason: format!(
+                                "class {c} does not exist: there are {classes} classes"
+                            ),
+                        });
+                    }
+                    rare[c] = true;
+                }
+            }
+        }
+        Ok(rare)
+    }
+
     /// A real parameter.
     pub fn real(&self, name: &str) -> Result<T, UflError> {
         match self.get(name)? {

@@ -270,7 +270,11 @@ impl Spec {
                 }
                 problem.target.check_unit_interval("target")?;
                 let classes = if channels == 1 { 2 } else { channels };
-                let rare = rare_flags(hyper.classes("rare_classes")?, classes)?;
+                let rare: Vec<i32> = hyper
+                    .rare_classes(classes)?
+                    .into_iter()
+                    .map(i32::from)
+                    .collect();
                 if logits {
                     return Err(Unsupported::Logits.into());
                 }
@@ -384,29 +388,6 @@ fn variant(
         stats_vec,
         grad_vec,
     }
-}
-
-/// Rare-class flags from the `rare_classes` list (default: every class but 0), refusing a
-/// class that does not exist with the oracle's error.
-fn rare_flags(list: Option<&[usize]>, classes: usize) -> Result<Vec<i32>, CudaLossError> {
-    let mut rare = vec![0; classes];
-    match list {
-        None => rare.iter_mut().skip(1).for_each(|r| *r = 1),
-        Some(list) => {
-            for &c in list {
-                if c >= classes {
-                    return Err(UflError::InvalidParameter {
-                        name: "rare_classes".to_string(),
-                        value: format!("{list:?}"),
-                        reason: format!("class {c} does not exist: there are {classes} classes"),
-                    }
-                    .into());
-                }
-                rare[c] = 1;
-            }
-        }
-    }
-    Ok(rare)
 }
 
 #[cfg(test)]
