@@ -60,6 +60,16 @@ fn test_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
+/// Whether `body` names `word` as a whole identifier (`TverskyLoss` is not named by
+/// `SymmetricFocalTverskyLoss`).
+fn names(body: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    body.match_indices(word).any(|(i, _)| {
+        !body[..i].chars().next_back().is_some_and(ident)
+            && !body[i + word.len()..].chars().next().is_some_and(ident)
+    })
+}
+
 #[test]
 fn every_coverage_statement_holds() {
     let fixtures = fixture_counts();
@@ -122,7 +132,7 @@ fn every_coverage_statement_holds() {
                     None => problems.push(format!(
                         "{function} / {convention}: the property `{name}` is not a test of tests/special_cases.rs"
                     )),
-                    Some(body) if !body.contains(&variant) || !body.contains(&convention_path) => {
+                    Some(body) if !names(body, &variant) || !names(body, &convention_path) => {
                         problems.push(format!(
                             "{function} / {convention}: the property `{name}` names no {variant} in {convention_path}"
                         ))
@@ -147,7 +157,76 @@ fn a_wrong_statement_is_caught_both_ways() {
     judge("x", f, c, Checked::No("because"), 0, &mut problems);
     assert_eq!(problems.len(), 2, "{problems:?}");
     let source = "#[test]\nfn a() {\n    Convention::Paper; DiceLoss\n}\n\n#[test]\nfn b() {}\n";
+    assert!(names(source, "DiceLoss") && !names(source, "Dice") && !names(source, "Loss"));
+    assert!(!names("SymmetricFocalTverskyLoss", "TverskyLoss"));
     assert!(test_body(source, "a").unwrap().contains("DiceLoss"));
     assert!(!test_body(source, "b").unwrap().contains("DiceLoss"));
     assert!(test_body(source, "c").is_none());
+}
+
+/// Every parameter of every (function, convention) says how generated cases draw it
+/// (`registry::Sample`), and `cases::build` reads nothing else: what it draws is accepted by
+/// the registry's own validation, a parameter with a draw is drawn away from its default, and
+/// one left at its default is never written.
+#[test]
+fn every_parameter_is_drawn_as_its_registry_entry_says() {
+    use ufl_oracle::cases::{build, draw_params, Draw, Rng};
+    use ufl_oracle::params::{resolve, ParamValue};
+    use ufl_oracle::registry::{Default, Sample};
+    let default_value = |d: Default| match d {
+        Default::Real(x) => ParamValue::Number(x),
+        Default::Int(i) => ParamValue::Number(i as f64),
+        Default::Null => ParamValue::Null,
+        Default::Bool(b) => ParamValue::Bool(b),
+        Default::Word(w) => ParamValue::Text(w.to_string()),
+    };
+    for (f, spec) in FUNCTIONS.iter().enumerate() {
+        for (k, signature) in spec.signatures.iter().enumerate() {
+            let mut rng = Rng::new(f as u64 * 31 + k as u64);
+            for p in signature.params {
+                let mut away_from_default = false;
+                for round in 0..200 {
+                    let classes = 1 + round % 5;
+                    let params = draw_params(signature.params, classes, &mut rng);
+                    match (p.sample, params.get(p.name)) {
+                        (Sample::Default(why), drawn) => {
+                            assert!(!why.is_empty(), "{} {}", spec.name, p.name);
+                            assert_eq!(drawn, None, "{} {} has no draw", spec.name, p.name);
+                        }
+                        (_, Some(v)) => away_from_default |= *v != default_value(p.default),
+                        (_, None) => {}
+                    }
+                }
+                if !matches!(p.sample, Sample::Default(_)) {
+                    assert!(away_from_default, "{} {}: never drawn", spec.name, p.name);
+                }
+            }
+            // Built problems resolve: every drawn value is in its range and of its kind.
+            for params_seed in 0..200u64 {
+                let draw = Draw {
+                    function: f,
+                    convention: k,
+                    spatial: vec![2, 3],
+                    classes: 1 + params_seed as usize % 5,
+                    batch: 1,
+                    channels_last: false,
+                    float32: false,
+                    seed: params_seed,
+                    scale: 1.0,
+                    params_seed,
+                };
+                let problem = build(&draw);
+                assert_eq!(
+                    (problem.function, problem.convention),
+                    (spec.id, signature.convention)
+                );
+                if let Err(e) = resolve(problem.function, problem.convention, &problem.params) {
+                    panic!(
+                        "{} {}: {:?} is refused: {e}",
+                        spec.name, signature.convention, problem.params
+                    );
+                }
+            }
+        }
+    }
 }

@@ -201,3 +201,51 @@ fn check_survives_every_committed_results_file_and_exits_as_its_verdicts_say() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// Writes the results-file seeds (`fuzz/seeds/results_file/`) from the oracle's own answers
+/// on the results case set (`fuzzing::readers::results_case_set`): run by hand when that set
+/// changes, `cargo test --test fuzz_regressions -- --ignored write_the_results_file_seeds`.
+/// `oracle-answers` is the float64 evaluator's answer to every case (the reference's error
+/// where it raises); the others differ from it by one thing each: `one-missing` lacks the
+/// first case, `one-skipped` skips it, `nan-loss` has a NaN first loss entry for the third, `unknown-id`
+/// adds a result for no case, and `empty` has no results.
+#[test]
+#[ignore = "writes the committed seeds; run by hand when the results case set changes"]
+fn write_the_results_file_seeds() {
+    use serde_json::{json, Value};
+    let set = harness::readers::results_case_set();
+    let answers: Vec<Value> = set
+        .cases
+        .iter()
+        .map(|case| match case.problem.evaluate() {
+            Ok(e) => json!({"id": case.id, "loss": e.loss, "grad": e.grad}),
+            Err(error) => json!({"id": case.id, "error": error.to_string()}),
+        })
+        .collect();
+    let file = |cases: Vec<Value>| {
+        let results = json!({
+            "format": "ufl-results/1",
+            "backend": {"name": "fuzz seed", "precision": "float32"},
+            "cases": cases,
+        });
+        serde_json::to_string_pretty(&results).expect("JSON") + "\n"
+    };
+    let mut one_skipped = answers.clone();
+    one_skipped[0] = json!({"id": answers[0]["id"], "skip": "not implemented"});
+    let mut nan_loss = answers.clone();
+    nan_loss[2]["loss"][0] = json!("NaN");
+    let mut unknown_id = answers.clone();
+    unknown_id.push(json!({"id": "no-such-case", "loss": 0.5, "grad": [0.0]}));
+    let seeds = [
+        ("oracle-answers", answers.clone()),
+        ("one-missing", answers[1..].to_vec()),
+        ("one-skipped", one_skipped),
+        ("nan-loss", nan_loss),
+        ("unknown-id", unknown_id),
+        ("empty", Vec::new()),
+    ];
+    let dir = fuzz_dir().join("seeds/results_file");
+    for (name, cases) in seeds {
+        std::fs::write(dir.join(name), file(cases)).expect("a writable seed");
+    }
+}

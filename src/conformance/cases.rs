@@ -16,7 +16,7 @@
 
 use crate::conventions::params::{ParamValue, Params};
 use crate::engine::eval::Problem;
-use crate::spec::registry::{Convention, FunctionId, FUNCTIONS};
+use crate::spec::registry::{Convention, FunctionId, ParamSpec, Sample, FUNCTIONS};
 use crate::spec::tensor::{Dtype, Grid, Layout, Tensor};
 
 /// The seed of the default random cases.
@@ -141,23 +141,23 @@ pub struct Draw {
     pub batch: usize,
     pub channels_last: bool,
     pub float32: bool,
-    pub logits: bool,
+    /// The seed of the inputs ([`inputs`]).
     pub seed: u64,
+    /// The spread of the logits the predictions are the softmax of.
     pub scale: f64,
-    pub delta: f64,
-    pub gamma: f64,
-    pub weight: f64,
-    pub choice: usize,
+    /// The seed of the parameters ([`draw_params`]) and of the convention's shape choices.
+    pub params_seed: u64,
 }
 
 /// Builds a valid problem from a draw: the convention is one the function has, the shape one
-/// the convention accepts, the parameters drawn away from the defaults (δ, γ, λ anywhere in
-/// their ranges) and in range.
+/// the convention accepts, and every parameter drawn as its registry entry's [`Sample`] says
+/// (away from the defaults, in range).
 pub fn build(d: &Draw) -> Problem {
-    let spec = &FUNCTIONS[d.function];
-    let conventions: Vec<Convention> = spec.conventions().collect();
-    let convention = conventions[d.convention % conventions.len()];
+    let spec = &FUNCTIONS[d.function % FUNCTIONS.len()];
+    let signature = &spec.signatures[d.convention % spec.signatures.len()];
+    let convention = signature.convention;
     let f = spec.id;
+    let mut rng = Rng::new(d.params_seed);
     let mut spatial = d.spatial.clone();
     let mut classes = d.classes.max(2);
     let mut layout = if d.channels_last {
@@ -165,133 +165,37 @@ pub fn build(d: &Draw) -> Problem {
     } else {
         Layout::ChannelsFirst
     };
-    let binary_parts = matches!(
-        f,
-        FunctionId::SymmetricFocalLoss
-            | FunctionId::AsymmetricFocalLoss
-            | FunctionId::SymUnifiedFocalLoss
-            | FunctionId::AsymUnifiedFocalLoss
-    );
-    let mut params = Params::new();
+    // The shapes each convention accepts.
     match convention {
         Convention::Original => {
             if spatial.len() == 1 {
                 spatial.push(1);
             }
+            let binary_parts = matches!(
+                f,
+                FunctionId::SymmetricFocalLoss
+                    | FunctionId::AsymmetricFocalLoss
+                    | FunctionId::SymUnifiedFocalLoss
+                    | FunctionId::AsymUnifiedFocalLoss
+            );
             if spatial.len() == 3 && binary_parts {
                 spatial[2] = spatial[2].max(2); // the depth slice needs D ≥ 2
             }
-            match f {
-                FunctionId::DiceLoss | FunctionId::TverskyLoss | FunctionId::DiceCoefficient => {
-                    params.insert("delta".into(), num(d.delta));
-                    params.insert(
-                        "smooth".into(),
-                        num(if d.choice % 2 == 0 { 1e-6 } else { 1.0 }),
-                    );
-                }
-                FunctionId::FocalTverskyLoss => {
-                    params.insert("delta".into(), num(d.delta));
-                    params.insert("gamma".into(), num(d.gamma * 2.0));
-                }
-                FunctionId::FocalLoss => {
-                    params.insert("gamma_f".into(), num(d.gamma * 3.0));
-                    let alpha = match d.choice % 3 {
-                        0 => ParamValue::Null,
-                        1 => num(0.25 + d.weight / 2.0),
-                        _ => ParamValue::List((0..classes).map(|c| 0.2 + 0.1 * c as f64).collect()),
-                    };
-                    params.insert("alpha".into(), alpha);
-                }
-                FunctionId::ComboLoss => {
-                    params.insert(
-                        "alpha".into(),
-                        if d.choice % 4 == 0 {
-                            ParamValue::Null
-                        } else {
-                            num(d.weight)
-                        },
-                    );
-                    let beta = if classes > 2 || d.choice % 3 == 0 {
-                        ParamValue::Null
-                    } else {
-                        num(d.delta)
-                    };
-                    params.insert("beta".into(), beta);
-                }
-                _ => {
-                    params.insert("delta".into(), num(d.delta));
-                    params.insert("gamma".into(), num(d.gamma));
-                    if binary_parts
-                        && matches!(
-                            f,
-                            FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss
-                        )
-                    {
-                        params.insert(
-                            "weight".into(),
-                            if d.choice % 5 == 0 {
-                                ParamValue::Null
-                            } else {
-                                num(d.weight)
-                            },
-                        );
-                    }
-                }
-            }
         }
-        Convention::Paper => {
-            classes = d.classes; // 1 is a single channel
-            params.insert("delta".into(), num(d.delta));
-            params.insert("gamma".into(), num(d.gamma));
-            if matches!(
-                f,
-                FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss
-            ) {
-                params.insert("lambda".into(), num(d.weight));
-            }
-            if d.logits {
-                params.insert("input".into(), word("logits"));
-            }
-            let reductions = ["mean", "sum", "none", "none-per-class"];
-            params.insert("reduction".into(), word(reductions[d.choice % 4]));
-            if !matches!(
-                f,
-                FunctionId::SymmetricFocalLoss | FunctionId::AsymmetricFocalLoss
-            ) && (d.choice / 4) % 2 == 1
-            {
-                params.insert("region".into(), word("class-mean"));
-            }
-            let effective = classes.max(2);
-            if (d.choice / 8) % 3 == 1 && effective > 2 {
-                params.insert(
-                    "rare_classes".into(),
-                    ParamValue::List(vec![(effective - 1) as f64]),
-                );
-            }
-        }
+        Convention::Paper => classes = d.classes, // 1 is a single channel
         Convention::Monai => {
             layout = Layout::ChannelsFirst;
-            params.insert("delta".into(), num(d.delta));
-            params.insert("gamma".into(), num(d.gamma));
             if f == FunctionId::AsymUnifiedFocalLoss {
                 if spatial.len() == 1 {
                     spatial.push(2);
                 }
-                params.insert("weight".into(), num(d.weight));
-                if d.choice % 3 == 0 {
+                if rng.next_u64() % 3 == 0 {
                     classes = 1;
-                }
-            } else {
-                params.insert(
-                    "reduction".into(),
-                    word(["mean", "sum", "none"][d.choice % 3]),
-                );
-                if d.choice % 4 == 1 {
-                    params.insert("epsilon".into(), num(1e-5));
                 }
             }
         }
     }
+    let params = draw_params(signature.params, classes, &mut rng);
     let dtype = if d.float32 { Dtype::F32 } else { Dtype::F64 };
     let mut shape = vec![d.batch];
     match layout {
@@ -305,7 +209,7 @@ pub fn build(d: &Draw) -> Problem {
         }
     }
     let (mut pred, target) = inputs(&shape, layout, dtype, d.scale, d.seed);
-    if convention == Convention::Paper && d.logits {
+    if params.get("input") == Some(&word("logits")) {
         pred.data
             .iter_mut()
             .for_each(|p| *p = dtype.round(p.max(1e-30).ln() + 0.25));
@@ -319,6 +223,53 @@ pub fn build(d: &Draw) -> Problem {
         layout,
         dtype,
     }
+}
+
+/// Draws each of `specs` as its [`Sample`] says, for a problem of `classes` classes; a
+/// parameter left at its default is not written.
+pub fn draw_params(specs: &[ParamSpec], classes: usize, rng: &mut Rng) -> Params {
+    let mut params = Params::new();
+    for spec in specs {
+        let mut pick = |n: usize| (rng.next_u64() % n as u64) as usize;
+        let value = match spec.sample {
+            Sample::Default(_) => continue,
+            Sample::Uniform(lo, hi) => num(lo + (hi - lo) * rng.uniform()),
+            Sample::NullOrUniform { every, lo, hi } => {
+                if rng.next_u64() % every == 0 {
+                    ParamValue::Null
+                } else {
+                    num(lo + (hi - lo) * rng.uniform())
+                }
+            }
+            Sample::OneOf(values) => num(values[pick(values.len())]),
+            Sample::Words(words) => word(words[pick(words.len())]),
+            Sample::ClassWeights { lo, hi } => match pick(3) {
+                0 => ParamValue::Null,
+                1 => num(lo + (hi - lo) * rng.uniform()),
+                _ => ParamValue::List(
+                    (0..classes)
+                        .map(|_| lo + (hi - lo) * rng.uniform())
+                        .collect(),
+                ),
+            },
+            Sample::PairWeightOrNull { every, lo, hi } => {
+                if rng.next_u64() % every == 0 || classes > 2 {
+                    ParamValue::Null
+                } else {
+                    num(lo + (hi - lo) * rng.uniform())
+                }
+            }
+            Sample::LastClassOrNull { every } => {
+                let effective = classes.max(2);
+                if rng.next_u64() % every != 0 || effective <= 2 {
+                    continue;
+                }
+                ParamValue::List(vec![(effective - 1) as f64])
+            }
+        };
+        params.insert(spec.name.to_string(), value);
+    }
+    params
 }
 
 // ---- edge cases ------------------------------------------------------------------------------
@@ -838,13 +789,9 @@ pub fn random_cases(seed: u64, count: usize) -> Vec<Case> {
             batch: 1 + (rng.next_u64() % 2) as usize,
             channels_last: rng.next_u64() % 2 == 0,
             float32: rng.next_u64() % 4 != 0,
-            logits: rng.next_u64() % 3 == 0,
             seed: rng.next_u64(),
             scale: 0.3 + 2.7 * rng.uniform(),
-            delta: 0.05 + 0.9 * rng.uniform(),
-            gamma: 0.95 * rng.uniform(),
-            weight: rng.uniform(),
-            choice: (rng.next_u64() % 1000) as usize,
+            params_seed: rng.next_u64(),
         };
         let problem = build(&draw);
         let name = problem.function.name();

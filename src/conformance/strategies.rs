@@ -19,17 +19,15 @@ pub fn draws() -> impl Strategy<Value = Draw> {
         (
             any::<bool>(),
             any::<bool>(),
-            any::<bool>(),
             any::<u64>(),
             0.3f64..3.0,
+            any::<u64>(),
         ),
-        (0.05f64..0.95, 0.0f64..0.95, 0.0f64..1.0, 0usize..1000),
     )
         .prop_map(
             |(
                 (function, convention, spatial, classes, batch),
-                (channels_last, float32, logits, seed, scale),
-                (delta, gamma, weight, choice),
+                (channels_last, float32, seed, scale, params_seed),
             )| Draw {
                 function,
                 convention,
@@ -38,13 +36,9 @@ pub fn draws() -> impl Strategy<Value = Draw> {
                 batch,
                 channels_last,
                 float32,
-                logits,
                 seed,
                 scale,
-                delta,
-                gamma,
-                weight,
-                choice,
+                params_seed,
             },
         )
 }

@@ -179,6 +179,34 @@ pub struct ParamSpec {
     pub default: Default,
     pub range: Range,
     pub doc: &'static str,
+    /// How generated cases draw it.
+    pub sample: Sample,
+}
+
+/// How generated cases (`conformance::cases::build`) draw a parameter: away from its
+/// default, inside its range, where the loss stays finite and its derivatives well
+/// conditioned. `tests/coverage.rs` checks that every draw lies in the parameter's range and
+/// kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sample {
+    /// Left at its default, for the reason given.
+    Default(&'static str),
+    /// Uniform in `[lo, hi)`.
+    Uniform(f64, f64),
+    /// `null` one time in `every`, else uniform in `[lo, hi)`.
+    NullOrUniform { every: u64, lo: f64, hi: f64 },
+    /// One of these values, equally likely.
+    OneOf(&'static [f64]),
+    /// One of these words, equally likely.
+    Words(&'static [&'static str]),
+    /// `null`, one weight uniform in `[lo, hi)`, or one such weight per class, equally likely.
+    ClassWeights { lo: f64, hi: f64 },
+    /// With two classes, `null` one time in `every`, else uniform in `[lo, hi)`; with more,
+    /// `null` (a pair of class weights: the original's `beta`).
+    PairWeightOrNull { every: u64, lo: f64, hi: f64 },
+    /// `null` (the default set) or, with more than two classes, one time in `every` the last
+    /// class only.
+    LastClassOrNull { every: u64 },
 }
 
 /// A function as one convention defines it.
@@ -243,13 +271,20 @@ impl FunctionSpec {
     }
 }
 
-const fn real(name: &'static str, default: f64, range: Range, doc: &'static str) -> ParamSpec {
+const fn real(
+    name: &'static str,
+    default: f64,
+    range: Range,
+    doc: &'static str,
+    sample: Sample,
+) -> ParamSpec {
     ParamSpec {
         name,
         kind: Kind::Real,
         default: Default::Real(default),
         range,
         doc,
+        sample,
     }
 }
 
@@ -258,6 +293,7 @@ const fn real_or_null(
     default: Default,
     range: Range,
     doc: &'static str,
+    sample: Sample,
 ) -> ParamSpec {
     ParamSpec {
         name,
@@ -265,6 +301,7 @@ const fn real_or_null(
         default,
         range,
         doc,
+        sample,
     }
 }
 
@@ -279,6 +316,7 @@ const fn choice(
         default: Default::Word(words[0]),
         range: Range::UNIT,
         doc,
+        sample: Sample::Words(words),
     }
 }
 
@@ -290,28 +328,54 @@ const GAMMA_FOCAL_DOC: &str = "focal exponent";
 const WEIGHT_DOC: &str =
     "λ; in `original` it multiplies the focal Tversky part (null: plain sum of both parts)";
 
+/// δ away from the degenerate ends (δ = 0 or 1 drops a class's false positives or negatives:
+/// the edge cases cover those).
+const DELTA_DRAW: Sample = Sample::Uniform(0.05, 0.95);
+/// γ below 0.95, where the focal Tversky power `(1-TI)^(1-γ)` keeps a finite slope at
+/// `TI = 1` (a focal part's γ is drawn alike: the unified losses share one γ).
+const GAMMA_DRAW: Sample = Sample::Uniform(0.0, 0.95);
+/// A weight between two parts, anywhere in `[0, 1]`.
+const WEIGHT_DRAW: Sample = Sample::Uniform(0.0, 1.0);
+/// The original's smoothing: its default, or a large value that dominates an empty class.
+const SMOOTH_DRAW: Sample = Sample::OneOf(&[1e-6, 1.0]);
+/// A clip bound and smoothing: the default or a hundred times it.
+const EPSILON_DRAW: Sample = Sample::OneOf(&[MONAI_DEFAULT_EPSILON, 1e-5]);
+
 // ---- original -----------------------------------------------------------------------------
 const O_DICE: &[ParamSpec] = &[
-    real("delta", 0.5, Range::UNIT, DELTA_DOC),
-    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+    real("delta", 0.5, Range::UNIT, DELTA_DOC, DELTA_DRAW),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC, SMOOTH_DRAW),
 ];
 const O_TVERSKY: &[ParamSpec] = &[
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC, SMOOTH_DRAW),
 ];
 const O_COMBO: &[ParamSpec] = &[
-    real_or_null("alpha", Default::Real(0.5), Range::UNIT, "weight of the cross-entropy term; the Dice term gets 1-alpha (null: CE - Dice)"),
-    real_or_null("beta", Default::Real(0.5), Range::UNIT, "class weights [beta, 1-beta] on the cross entropy; beta goes to class 0 (null: no weights)"),
+    real_or_null(
+        "alpha",
+        Default::Real(0.5),
+        Range::UNIT,
+        "weight of the cross-entropy term; the Dice term gets 1-alpha (null: CE - Dice)",
+        Sample::NullOrUniform { every: 4, lo: 0.0, hi: 1.0 },
+    ),
+    real_or_null(
+        "beta",
+        Default::Real(0.5),
+        Range::UNIT,
+        "class weights [beta, 1-beta] on the cross entropy; beta goes to class 0 (null: no weights)",
+        Sample::PairWeightOrNull { every: 3, lo: 0.05, hi: 0.95 },
+    ),
 ];
 const O_FOCAL_TVERSKY: &[ParamSpec] = &[
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.75,
         Range::NON_NEGATIVE,
         "exponent applied to 1 - TI",
+        Sample::Uniform(0.0, 1.9),
     ),
-    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC),
+    real("smooth", 1e-6, Range::NON_NEGATIVE, SMOOTH_DOC, SMOOTH_DRAW),
 ];
 const O_FOCAL: &[ParamSpec] = &[
     ParamSpec {
@@ -320,30 +384,55 @@ const O_FOCAL: &[ParamSpec] = &[
         default: Default::Null,
         range: Range::NON_NEGATIVE,
         doc: "class weights (scalar or per-class list), rounded to float32 as the original does (null: 1)",
+        sample: Sample::ClassWeights { lo: 0.25, hi: 0.75 },
     },
-    real("gamma_f", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    real(
+        "gamma_f",
+        2.0,
+        Range::NON_NEGATIVE,
+        GAMMA_FOCAL_DOC,
+        Sample::Uniform(0.0, 2.85),
+    ),
 ];
 const O_FOCAL_PART: &[ParamSpec] = &[
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("gamma", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
+    real(
+        "gamma",
+        2.0,
+        Range::NON_NEGATIVE,
+        GAMMA_FOCAL_DOC,
+        Sample::Uniform(0.0, 0.95),
+    ),
 ];
 const O_TVERSKY_PART: &[ParamSpec] = &[
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.75,
         Range::NON_NEGATIVE,
         "focal exponent; each term is (1-TI)·(1-TI)^(-gamma)",
+        GAMMA_DRAW,
     ),
 ];
 const O_UNIFIED: &[ParamSpec] = &[
-    real_or_null("weight", Default::Real(0.5), Range::UNIT, WEIGHT_DOC),
-    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real_or_null(
+        "weight",
+        Default::Real(0.5),
+        Range::UNIT,
+        WEIGHT_DOC,
+        Sample::NullOrUniform {
+            every: 5,
+            lo: 0.0,
+            hi: 1.0,
+        },
+    ),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.5,
         Range::NON_NEGATIVE,
         "focal exponent shared by both parts",
+        GAMMA_DRAW,
     ),
 ];
 
@@ -364,6 +453,7 @@ const P_EPS: ParamSpec = real(
     PAPER_DEFAULT_EPS,
     Range::CLIP_EPS,
     "clip bound and Tversky smoothing",
+    EPSILON_DRAW,
 );
 const P_RARE: ParamSpec = ParamSpec {
     name: "rare_classes",
@@ -371,6 +461,7 @@ const P_RARE: ParamSpec = ParamSpec {
     default: Default::Null,
     range: Range::INDEX,
     doc: "the rare (foreground) classes R (null: every class but 0)",
+    sample: Sample::LastClassOrNull { every: 3 },
 };
 const P_INPUT: ParamSpec = choice(
     "input",
@@ -388,20 +479,27 @@ const P_REGION: ParamSpec = choice(
     "how the focal Tversky terms of the classes combine: the paper's sum, or a mean",
 );
 const P_FOCAL: &[ParamSpec] = &[
-    real("delta", 0.6, Range::UNIT, DELTA_DOC),
-    real("gamma", 0.5, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC, DELTA_DRAW),
+    real(
+        "gamma",
+        0.5,
+        Range::NON_NEGATIVE,
+        GAMMA_FOCAL_DOC,
+        GAMMA_DRAW,
+    ),
     P_EPS,
     P_RARE,
     P_INPUT,
     P_REDUCTION,
 ];
 const P_TVERSKY: &[ParamSpec] = &[
-    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.5,
         Range::UNIT_HALF_OPEN,
         "focal exponent: terms are (1-mTI)^(1-gamma)",
+        GAMMA_DRAW,
     ),
     P_EPS,
     P_RARE,
@@ -415,13 +513,15 @@ const P_UNIFIED: &[ParamSpec] = &[
         0.5,
         Range::UNIT,
         "λ: weight of the focal part; the focal Tversky part gets 1-λ",
+        WEIGHT_DRAW,
     ),
-    real("delta", 0.6, Range::UNIT, DELTA_DOC),
+    real("delta", 0.6, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.5,
         Range::UNIT_HALF_OPEN,
         "focal exponent shared by both parts",
+        GAMMA_DRAW,
     ),
     P_EPS,
     P_RARE,
@@ -437,12 +537,17 @@ const M_ONEHOT: ParamSpec = ParamSpec {
     default: Default::Bool(false),
     range: Range::UNIT,
     doc: "convert a class-index target (B, 1, ...) to one-hot",
+    sample: Sample::Default(
+        "generated targets are one-hot in the prediction's shape; the edge cases and the \
+         fixtures give class indices",
+    ),
 };
 const M_EPSILON: ParamSpec = real(
     "epsilon",
     MONAI_DEFAULT_EPSILON,
     Range::CLIP_EPS,
     "clamp bound and Tversky smoothing",
+    EPSILON_DRAW,
 );
 const M_REDUCTION: ParamSpec = choice("reduction", &["mean", "sum", "none"], "mean, sum or none");
 const M_IGNORE: ParamSpec = ParamSpec {
@@ -451,23 +556,33 @@ const M_IGNORE: ParamSpec = ParamSpec {
     default: Default::Null,
     range: Range::INDEX,
     doc: "label (or sentinel value) whose voxels are excluded",
+    sample: Sample::Default(
+        "generated targets label every voxel; the edge cases and the fixtures mask some",
+    ),
 };
 const M_FOCAL: &[ParamSpec] = &[
     M_ONEHOT,
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
-    real("gamma", 2.0, Range::NON_NEGATIVE, GAMMA_FOCAL_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
+    real(
+        "gamma",
+        2.0,
+        Range::NON_NEGATIVE,
+        GAMMA_FOCAL_DOC,
+        GAMMA_DRAW,
+    ),
     M_EPSILON,
     M_REDUCTION,
     M_IGNORE,
 ];
 const M_TVERSKY: &[ParamSpec] = &[
     M_ONEHOT,
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     real(
         "gamma",
         0.75,
         Range::NON_NEGATIVE,
         "focal exponent: the foreground term is (1-TI)^(1-gamma)",
+        GAMMA_DRAW,
     ),
     M_EPSILON,
     M_REDUCTION,
@@ -481,20 +596,26 @@ const M_UNIFIED: &[ParamSpec] = &[
         default: Default::Int(2),
         range: Range::CLASS_COUNT,
         doc: "classes of the one-hot conversion and of the class-index check",
+        sample: Sample::Default(
+            "only the one-hot conversion and the class-index check read it, and generated \
+             targets are one-hot",
+        ),
     },
     real(
         "weight",
         0.5,
         Range::UNIT,
         "multiplies the focal part; the focal Tversky part gets 1-weight",
+        WEIGHT_DRAW,
     ),
     real(
         "gamma",
         0.5,
         Range::NON_NEGATIVE,
         "focal exponent shared by both parts",
+        GAMMA_DRAW,
     ),
-    real("delta", 0.7, Range::UNIT, DELTA_DOC),
+    real("delta", 0.7, Range::UNIT, DELTA_DOC, DELTA_DRAW),
     ParamSpec {
         doc: "accepted and ignored, as MONAI does: the output is always the mean",
         ..M_REDUCTION
