@@ -6,6 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// The engine's modules, bottom to top: the generic pipeline, the derivative witnesses, the fast
+/// path checked against them, and the router that picks between the fast path and the generic
+/// evaluator.
+const ENGINE: [&str; 5] = ["eval", "derivatives", "fd", "fast", "answer"];
+
 const LAYERS: [&str; 6] = [
     "spec",
     "numbers",
@@ -15,14 +20,19 @@ const LAYERS: [&str; 6] = [
     "conformance",
 ];
 
-/// The layers named after `crate::` in `text`, with their line numbers: `crate::x` and each
+/// The modules named after `crate::` in `text`, with their line numbers: `crate::x` and each
 /// top-level name of a group `crate::{x, y::z}`.
 fn named_modules(text: &str) -> Vec<(usize, String)> {
+    named_after(text, "crate::")
+}
+
+/// The modules named after `prefix` (`crate::` or `crate::engine::`) in `text`.
+fn named_after(text: &str, prefix: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
+        while let Some(at) = rest.find(prefix) {
+            rest = &rest[at + prefix.len()..];
             if let Some(group) = rest.strip_prefix('{') {
                 let mut depth = 0usize;
                 let mut name = String::new();
@@ -126,4 +136,45 @@ fn the_check_finds_an_upward_a_grouped_and_an_unlayered_path() {
     assert!(found[0].starts_with("numbers/x.rs:2:") && found[0].contains("crate::engine"));
     assert!(found[1].starts_with("numbers/x.rs:3:") && found[1].contains("crate::conformance"));
     assert!(found[2].starts_with("numbers/x.rs:4:") && found[2].contains("not a layer"));
+}
+
+/// Inside the engine the modules point one way too: the generic evaluator and its witnesses
+/// never call the fast path they check (only `answer` routes between them).
+#[test]
+fn no_engine_module_names_one_above_its_own() {
+    let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let mut found = Vec::new();
+    let mut checked = 0;
+    let mut files = Vec::new();
+    sources(&engine, &mut files);
+    for file in files {
+        let relative = file.strip_prefix(&engine).unwrap();
+        let first = relative.iter().next().unwrap().to_string_lossy();
+        let module = first.trim_end_matches(".rs");
+        if module == "mod" {
+            continue;
+        }
+        let own = ENGINE
+            .iter()
+            .position(|m| *m == module)
+            .unwrap_or_else(|| panic!("engine/{module} is not in the engine's order"));
+        let text = std::fs::read_to_string(&file).expect("a readable source");
+        for (line, name) in named_after(&text, "crate::engine::") {
+            match ENGINE.iter().position(|m| *m == name) {
+                Some(rank) if rank > own => found.push(format!(
+                    "engine/{}:{line}: `{module}` names `crate::engine::{name}`, above it",
+                    relative.display()
+                )),
+                Some(_) => {}
+                None => found.push(format!(
+                    "engine/{}:{line}: unknown `{name}`",
+                    relative.display()
+                )),
+            }
+        }
+        checked += 1;
+    }
+    println!("{checked} engine sources checked");
+    assert!(checked >= ENGINE.len());
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }

@@ -34,17 +34,8 @@ pub struct ParamDerivative {
 
 impl Problem {
     /// For every loss entry, its value and its derivative along `direction` (a tensor of the
-    /// prediction's shape, in the caller's layout), by forward-mode AD in one pass. Problems
-    /// the fast path covers get its fused forward mode (`fast::jvp`); [`Problem::jvp_generic`]
-    /// always runs the generic evaluator on dual numbers.
-    pub fn jvp(&self, direction: &Tensor) -> Result<Vec<Directional>, UflError> {
-        if let Some(answer) = crate::engine::fast::jvp(self, direction) {
-            return Ok(answer);
-        }
-        self.jvp_generic(direction)
-    }
-
-    /// [`Problem::jvp`] through the generic evaluator on [`Dual`] numbers.
+    /// prediction's shape, in the caller's layout), by forward-mode AD in one pass through the
+    /// generic evaluator on [`Dual`] numbers ([`Problem::jvp`] routes to the fast path first).
     pub fn jvp_generic(&self, direction: &Tensor) -> Result<Vec<Directional>, UflError> {
         if direction.shape != self.pred.shape {
             return Err(UflError::ShapeMismatch {

@@ -198,16 +198,6 @@ impl Problem {
         })
     }
 
-    /// The oracle's answer: value and gradient in f64. Problems the fast path covers are
-    /// answered by it (`fast.rs`: the same expressions, within the same error bound);
-    /// `evaluate_in::<f64>(true)` always runs the generic evaluator.
-    pub fn evaluate(&self) -> Result<Evaluation, UflError> {
-        match crate::engine::fast::evaluate(self) {
-            Some(answer) => Ok(answer),
-            None => self.evaluate_with(Overrides::default()),
-        }
-    }
-
     /// The same evaluator in another number type; inputs are converted with [`Real::cst`].
     /// Loss and gradient come back in the caller's layout.
     pub fn evaluate_in<T: Real>(&self, want_grad: bool) -> Result<Outcome<T>, UflError> {

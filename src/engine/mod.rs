@@ -1,7 +1,11 @@
-//! Evaluating a problem: [`eval::Problem`] checks its inputs, brings them into the
-//! convention's layout and runs the generic evaluator or the fast path; forward-mode derivatives
-//! and finite differences witness its gradients. Depends on `conventions`, `numbers`, `spec`.
+//! Evaluating a problem, bottom to top: [`eval`] (the `Problem`: checks its inputs, brings
+//! them into the convention's layout, runs the generic evaluator), [`derivatives`] (forward
+//! mode through the same evaluator) and [`fd`] (finite differences) that witness its
+//! gradients, [`fast`] (the fused fast path for large volumes), and [`answer`], the only module
+//! that routes between the fast path and the generic evaluator. Each module uses only those
+//! before it (`tests/layers.rs`). Depends on `conventions`, `numbers`, `spec`.
 
+pub mod answer;
 pub mod derivatives;
 pub mod eval;
 pub mod fast;
