@@ -87,13 +87,35 @@ impl Rng {
     }
 }
 
+/// What a generated target holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// One-hot labels, class 0 at 60 % of the positions (C = 1: a binary mask, 30 % ones).
+    OneHot,
+    /// Soft labels: every entry uniform in [0, 1), independently.
+    Soft,
+}
+
 /// Softmax probabilities and one-hot targets of `shape` in `layout` (C = 1: a sigmoid and a
-/// binary mask), rounded to `dtype`.
+/// binary mask), rounded to `dtype`: [`inputs_with`] with [`Targets::OneHot`].
 pub fn inputs(
     shape: &[usize],
     layout: Layout,
     dtype: Dtype,
     scale: f64,
+    seed: u64,
+) -> (Tensor, Tensor) {
+    inputs_with(shape, layout, dtype, scale, Targets::OneHot, seed)
+}
+
+/// Softmax probabilities of logits `scale·N(0, 1)` (C = 1: a sigmoid) and `targets` of `shape`
+/// in `layout`, rounded to `dtype`, drawn from `seed`.
+pub fn inputs_with(
+    shape: &[usize],
+    layout: Layout,
+    dtype: Dtype,
+    scale: f64,
+    targets: Targets,
     seed: u64,
 ) -> (Tensor, Tensor) {
     let mut rng = Rng::new(seed);
@@ -106,7 +128,10 @@ pub fn inputs(
             if grid.classes == 1 {
                 let z = scale * rng.normal();
                 p[grid.at(b, s, 0)] = dtype.round(1.0 / (1.0 + (-z).exp()));
-                y[grid.at(b, s, 0)] = if rng.uniform() < 0.3 { 1.0 } else { 0.0 };
+                y[grid.at(b, s, 0)] = match targets {
+                    Targets::OneHot => (rng.uniform() < 0.3) as u8 as f64,
+                    Targets::Soft => dtype.round(rng.uniform()),
+                };
                 continue;
             }
             let z: Vec<f64> = (0..grid.classes).map(|_| scale * rng.normal()).collect();
@@ -116,18 +141,49 @@ pub fn inputs(
             for c in 0..grid.classes {
                 p[grid.at(b, s, c)] = dtype.round(e[c] / total);
             }
-            let label = if rng.uniform() < 0.6 {
-                0
-            } else {
-                1 + (rng.next_u64() as usize) % (grid.classes - 1)
-            };
-            y[grid.at(b, s, label)] = 1.0;
+            match targets {
+                Targets::OneHot => {
+                    let label = if rng.uniform() < 0.6 {
+                        0
+                    } else {
+                        1 + (rng.next_u64() as usize) % (grid.classes - 1)
+                    };
+                    y[grid.at(b, s, label)] = 1.0;
+                }
+                Targets::Soft => {
+                    for c in 0..grid.classes {
+                        y[grid.at(b, s, c)] = dtype.round(rng.uniform());
+                    }
+                }
+            }
         }
     }
     (
         Tensor::new("prediction", shape.to_vec(), p).unwrap(),
         Tensor::new("target", shape.to_vec(), y).unwrap(),
     )
+}
+
+/// Replaces every 7th prediction by a float32 value on or next to the clip bounds `[lo, hi]`:
+/// each bound, one and two float32 steps either side, 0 and 1 in turn.
+pub fn plant_f32_bounds(p: &mut [f64], lo: f32, hi: f32) {
+    let down = |x: f32| f32::from_bits(x.to_bits() - 1);
+    let up = |x: f32| f32::from_bits(x.to_bits() + 1);
+    let values = [
+        lo,
+        hi,
+        down(lo),
+        up(lo),
+        down(hi),
+        up(hi),
+        0.0,
+        1.0,
+        up(up(lo)),
+        down(down(hi)),
+    ];
+    for (k, i) in (0..p.len()).step_by(7).enumerate() {
+        p[i] = values[k % values.len()] as f64;
+    }
 }
 
 /// The raw draws a generated problem is built from; printed by proptest on failure, so a

@@ -1,9 +1,12 @@
 //! The problems every backend test runs, and the one comparison with the oracle they all use.
 //!
-//! Inputs are deterministic (a xorshift generator, no randomness between runs): softmax
-//! predictions (a sigmoid for one channel) and one-hot targets (60 % class 0), float32, in
-//! either layout; some cases use soft targets, and some plant predictions on and next to the
-//! clip bounds (exactly `lo` and `hi`, one float32 step inside and outside, 0 and 1).
+//! The problems are the kernels' coverage: shapes, class counts, layouts and parameters chosen
+//! to reach every kernel variant (vector widths, several chunks, many classes). Their inputs
+//! come from the oracle's own generators (`ufl_oracle::cases::inputs_with`,
+//! `plant_f32_bounds`): deterministic softmax predictions (a sigmoid for one channel) and
+//! one-hot targets (60 % class 0), float32, in either layout; some cases use soft targets, and
+//! some plant predictions on and next to the clip bounds (exactly `lo` and `hi`, one float32
+//! step inside and outside, 0 and 1).
 //!
 //! The comparison is the oracle's own, for a float32 implementation: `tolerance::compare`
 //! against `Problem::tolerances(Declared::F32)`, every loss and gradient entry within its
@@ -15,97 +18,17 @@
 
 use std::io::Write;
 use ufl_oracle::registry::KERAS_EPSILON;
-use ufl_oracle::tensor::Grid;
 use ufl_oracle::tolerance::{self, Declared, Tolerances};
-use ufl_oracle::{Dtype, Layout, ParamValue, Params, Problem, Tensor};
+use ufl_oracle::{Dtype, Layout, ParamValue, Params, Problem};
 
 /// Writes a line to the real stderr, past the test harness's capture.
 pub fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// The oracle's own deterministic generator.
-pub use ufl_oracle::cases::Rng;
-
-/// How the targets are drawn.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Targets {
-    OneHot,
-    Soft,
-}
-
-/// Softmax (or sigmoid) predictions and targets of `shape` in `layout`, float32.
-pub fn inputs(
-    shape: &[usize],
-    layout: Layout,
-    scale: f64,
-    targets: Targets,
-    seed: u64,
-) -> (Vec<f64>, Vec<f64>) {
-    let mut rng = Rng::new(seed);
-    let grid = Grid::of(shape, layout);
-    let n: usize = shape.iter().product();
-    let mut p = vec![0.0; n];
-    let mut y = vec![0.0; n];
-    let f32r = |x: f64| x as f32 as f64;
-    for b in 0..grid.batch {
-        for s in 0..grid.spatial {
-            if grid.classes == 1 {
-                let z = scale * rng.normal();
-                p[grid.at(b, s, 0)] = f32r(1.0 / (1.0 + (-z).exp()));
-                y[grid.at(b, s, 0)] = match targets {
-                    Targets::OneHot => (rng.uniform() < 0.3) as u8 as f64,
-                    Targets::Soft => f32r(rng.uniform()),
-                };
-                continue;
-            }
-            let z: Vec<f64> = (0..grid.classes).map(|_| scale * rng.normal()).collect();
-            let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
-            let total: f64 = e.iter().sum();
-            for c in 0..grid.classes {
-                p[grid.at(b, s, c)] = f32r(e[c] / total);
-            }
-            match targets {
-                Targets::OneHot => {
-                    let label = if rng.uniform() < 0.6 {
-                        0
-                    } else {
-                        1 + (rng.next_u64() as usize) % (grid.classes - 1)
-                    };
-                    y[grid.at(b, s, label)] = 1.0;
-                }
-                Targets::Soft => {
-                    for c in 0..grid.classes {
-                        y[grid.at(b, s, c)] = f32r(rng.uniform());
-                    }
-                }
-            }
-        }
-    }
-    (p, y)
-}
-
-/// Replaces every 7th prediction by a value on or next to the clip bounds `[lo, hi]`.
-pub fn plant_bounds(p: &mut [f64], lo: f32, hi: f32) {
-    let down = |x: f32| f32::from_bits(x.to_bits() - 1);
-    let up = |x: f32| f32::from_bits(x.to_bits() + 1);
-    let values = [
-        lo,
-        hi,
-        down(lo),
-        up(lo),
-        down(hi),
-        up(hi),
-        0.0,
-        1.0,
-        up(up(lo)),
-        down(down(hi)),
-    ];
-    for (k, i) in (0..p.len()).step_by(7).enumerate() {
-        p[i] = values[k % values.len()] as f64;
-    }
-}
+/// The oracle's own deterministic generators: softmax (or sigmoid) predictions with one-hot or
+/// soft targets, and predictions planted on and around the clip bounds.
+pub use ufl_oracle::cases::{inputs_with, plant_f32_bounds, Targets};
 
 /// One test problem.
 pub struct Case {
@@ -161,16 +84,16 @@ pub fn case(
     draw: Draw,
     seed: u64,
 ) -> Case {
-    let (mut p, y) = inputs(shape, layout, draw.scale, draw.targets, seed);
+    let (mut pred, target) = inputs_with(shape, layout, Dtype::F32, draw.scale, draw.targets, seed);
     if let Some((lo, hi)) = draw.bounds {
-        plant_bounds(&mut p, lo, hi);
+        plant_f32_bounds(&mut pred.data, lo, hi);
     }
     let problem = Problem::named(
         function,
         convention,
         params(pairs),
-        Tensor::new("prediction", shape.to_vec(), p).unwrap(),
-        Tensor::new("target", shape.to_vec(), y).unwrap(),
+        pred,
+        target,
         layout,
         Dtype::F32,
     )
