@@ -2,6 +2,8 @@
 //! the harness a backend runs in `cargo test`, diagnosis of a failure, fixture verification and
 //! results files. The top layer: it may use every layer below, nothing uses it.
 
+#[cfg(feature = "case-files")]
+pub mod case_files;
 pub mod cases;
 pub mod diagnose;
 #[cfg(feature = "fuzzing")]

@@ -26,14 +26,15 @@
 
 use crate::conformance::cases::Case;
 use crate::conformance::harness::Response;
-use crate::conventions::params::ParamValue;
 use crate::protocol::fixtures::FixtureCase;
-use crate::protocol::io::{json_number, read_array, write_array, write_array_f32};
+use crate::protocol::io::read_array;
 use crate::spec::error::UflError;
-use crate::spec::tensor::Dtype;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+#[cfg(feature = "case-files")]
+pub use crate::conformance::case_files::write_cases;
 
 /// The format tag of results files.
 pub const RESULTS_FORMAT: &str = "ufl-results/1";
@@ -242,90 +243,6 @@ pub fn case_from_file(c: &FixtureCase) -> Result<Case, UflError> {
         problem: c.problem()?,
         seed: None,
     })
-}
-
-/// A parameter as JSON: integer parameters (`ignore_index`, `num_classes`, `rare_classes`)
-/// as JSON integers, as Python and serde readers expect them; the readers here still accept
-/// integral floats such as `255.0` there, as files written before hold them.
-fn param_json(v: &ParamValue, integer: bool) -> Value {
-    let number = |x: f64| {
-        if integer && x.fract() == 0.0 && x.abs() < 9.0e15 {
-            Value::from(x as i64)
-        } else {
-            json_number(x)
-        }
-    };
-    match v {
-        ParamValue::Null => Value::Null,
-        ParamValue::Bool(b) => Value::Bool(*b),
-        ParamValue::Number(x) => number(*x),
-        ParamValue::List(xs) => xs.iter().map(|&x| number(x)).collect(),
-        ParamValue::Text(t) => Value::from(t.clone()),
-    }
-}
-
-/// Whether the parameter `name` of `problem`'s function takes integers.
-fn integer_param(problem: &crate::engine::eval::Problem, name: &str) -> bool {
-    use crate::spec::registry::Kind;
-    problem
-        .function
-        .spec()
-        .signature(problem.convention)
-        .and_then(|sig| sig.params.iter().find(|p| p.name == name))
-        .is_some_and(|p| matches!(p.kind, Kind::Int | Kind::IntOrNull | Kind::ClassesOrNull))
-}
-
-/// Writes `cases` as `dir/cases.json` (and `.npy` files under `dir/arrays/`); returns its path.
-pub fn write_cases(cases: &[Case], dir: &Path) -> Result<PathBuf, UflError> {
-    let io = |e: std::io::Error| UflError::Io {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut list = Vec::with_capacity(cases.len());
-    for (k, c) in cases.iter().enumerate() {
-        let p = &c.problem;
-        let array = |name: &str, shape: &[usize], data: &[f64]| -> Result<Value, UflError> {
-            if data.len() <= INLINE_LIMIT {
-                return Ok(data.iter().map(|&x| json_number(x)).collect());
-            }
-            std::fs::create_dir_all(dir.join("arrays")).map_err(io)?;
-            let rel = format!("arrays/{k:05}-{name}.npy");
-            match p.dtype {
-                Dtype::F32 => write_array_f32(&dir.join(&rel), shape, data)?,
-                Dtype::F64 => write_array(&dir.join(&rel), shape, data)?,
-            }
-            Ok(Value::from(rel))
-        };
-        let mut obj = json!({
-            "id": c.id,
-            "function": p.function.name(),
-            "convention": p.convention.name(),
-            "layout": p.layout.name(),
-            "params": p.params.iter().map(|(k, v)| (k.clone(), param_json(v, integer_param(p, k)))).collect::<Map<_, _>>(),
-            "dtype": p.dtype.name(),
-            "shape": p.pred.shape,
-            "y_pred": array("pred", &p.pred.shape, &p.pred.data)?,
-            "y_true": array("target", &p.target.shape, &p.target.data)?,
-            "tags": c.groups,
-            "seed": c.seed,
-        });
-        if p.target.shape != p.pred.shape {
-            obj["target_shape"] = json!(p.target.shape);
-        }
-        list.push(obj);
-    }
-    let root = json!({
-        "format": crate::protocol::fixtures::FORMAT,
-        "generator": {"implementation": "ufl-oracle", "version": env!("CARGO_PKG_VERSION"), "kind": "cases (inputs only)"},
-        "cases": list,
-    });
-    let path = dir.join("cases.json");
-    std::fs::write(&path, root.to_string()).map_err(|e| UflError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    Ok(path)
 }
 
 #[cfg(test)]

@@ -13,10 +13,13 @@
 //! gives a key twice, the last one winning (`{'descr': '<i8', 'descr': '<f8', …}` reads as
 //! float64), which the oracle refuses for every file it reads.
 
+#[cfg(feature = "case-files")]
 use crate::protocol::files::io_err;
 use crate::spec::error::UflError;
 use crate::spec::tensor::{element_count, Dtype, Tensor, MAX_ELEMENTS};
+#[cfg(feature = "case-files")]
 use ndarray::{ArrayD, ArrayViewD};
+#[cfg(feature = "case-files")]
 use ndarray_npy::WriteNpyExt;
 use serde_json::Value;
 use std::path::Path;
@@ -298,7 +301,9 @@ pub fn parse_json_array(text: &str, source: &str, what: &'static str) -> Result<
     crate::protocol::json::parse_array_str(text, source, what)
 }
 
-/// Writes an array: `.npy` (float64) by extension, else JSON `{"shape", "data"}`.
+/// Writes an array: `.npy` (float64) by extension, else JSON `{"shape", "data"}` (feature
+/// `case-files`).
+#[cfg(feature = "case-files")]
 pub fn write_array(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), UflError> {
     if path.extension().is_some_and(|e| e == "npy") {
         // A view: the data is written from where it is, not copied first.
@@ -312,7 +317,9 @@ pub fn write_array(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), Ufl
     }
 }
 
-/// Writes an array as float32 `.npy` (values must be float32 values to round-trip exactly).
+/// Writes an array as float32 `.npy` (values must be float32 values to round-trip exactly;
+/// feature `case-files`).
+#[cfg(feature = "case-files")]
 pub fn write_array_f32(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), UflError> {
     let a = ArrayD::from_shape_vec(shape.to_vec(), data.iter().map(|&x| x as f32).collect())
         .map_err(|e| io_err(path, e))?;

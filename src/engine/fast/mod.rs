@@ -30,7 +30,7 @@
 //! agree within `2·e` per entry (`tests/fast.rs` checks exactly this).
 //!
 //! **Determinism.** Work is cut in items of [`CHUNK`] positions of one batch item, fixed by the
-//! shape alone; items run on rayon's pool and their sums are combined in item order, so the
+//! shape alone; items run on rayon's pool (feature `parallel`, else in turn: `threads`) and their sums are combined in item order, so the
 //! result is the same bit for bit for any number of threads. The element code is compiled for
 //! AVX-512, AVX2 and the baseline and chosen at run time ([`Isa`]); all three perform the same
 //! IEEE operations, so the choice does not change a bit either.
@@ -40,6 +40,7 @@ pub mod math;
 pub mod plan;
 pub mod sum;
 pub mod tail;
+mod threads;
 
 use crate::engine::derivatives::Directional;
 use crate::engine::eval::{Evaluation, Problem};
@@ -47,9 +48,9 @@ use crate::numbers::real::Dual;
 use crate::spec::tensor::Tensor;
 use kernel::{ChannelSums, Coeffs, Depth, Item, ItemOut, Kernel};
 use plan::Plan;
-use rayon::prelude::*;
 use sum::{Compensated, BLOCK};
 use tail::{Sums, TailOut};
+use threads::*;
 
 /// Positions of one batch item per work item.
 pub const CHUNK: usize = 64 * BLOCK;
