@@ -57,3 +57,8 @@ pub use params::{ParamValue, Params};
 pub use real::{Dual, Real};
 pub use registry::{Convention, FunctionId, FUNCTIONS};
 pub use tensor::{Dtype, Layout, Tensor};
+
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -683,3 +683,69 @@ fn a_float64_framework_backend_passes_the_logits_cases() {
     println!("float32 loss for float64 input: {named} of {failed} failures named");
     assert!(failed > 0 && named * 5 >= failed * 4, "{named} of {failed}");
 }
+
+/// The crate's own evaluator in `T`, as a backend computing in `T` whatever the case's dtype.
+fn evaluator_in<T: ufl_oracle::Real + Into<f64>>(case: &ufl_oracle::cases::Case) -> Response {
+    match case.problem.evaluate_in::<T>(true) {
+        Ok(out) => case.respond(&out.loss, &out.grad.unwrap_or_default()),
+        Err(e) => Response::Error(e.to_string()),
+    }
+}
+
+/// Each case judged at its own dtype, in one run (`Judging::PER_CASE`, the default): a backend
+/// that computes in the case's dtype passes the default set, float32 and float64 cases alike;
+/// so does one that computes every case in float64 (more accurate than a float32 case asks);
+/// one that computes every case in float32 fails float64 cases, and only those.
+#[test]
+fn each_case_is_judged_at_its_own_dtype_in_one_run() {
+    use ufl_oracle::harness::Judging;
+    use ufl_oracle::Dtype;
+    let cases = default_cases(DEFAULT_SEED);
+    let count = |dtype| cases.iter().filter(|c| c.dtype() == dtype).count();
+    let (f32_cases, f64_cases) = (count(Dtype::F32), count(Dtype::F64));
+    assert!(
+        f32_cases > 500 && f64_cases > 30,
+        "{f32_cases} float32, {f64_cases} float64"
+    );
+    let harness = Harness::new(cases, Judging::default());
+    assert_eq!(harness.judging, Judging::PER_CASE);
+
+    let in_its_dtype = harness.run(|case| match case.dtype() {
+        Dtype::F32 => evaluator_in::<f32>(case),
+        Dtype::F64 => evaluator_in::<f64>(case),
+    });
+    println!("in the case's dtype: {}", in_its_dtype.summary());
+    in_its_dtype.assert_ok();
+    let per_dtype = in_its_dtype.tally_by_function_and_dtype();
+    for dtype in ["float32", "float64"] {
+        let passed: usize = per_dtype
+            .iter()
+            .filter(|((_, d, judged), _)| *d == dtype && judged.contains(dtype))
+            .map(|(_, t)| t.passed)
+            .sum();
+        assert!(
+            passed > 30,
+            "{passed} {dtype} cases passed at {dtype}: {per_dtype:?}"
+        );
+    }
+
+    let all_f64 = harness.run(evaluator_in::<f64>);
+    println!("all in float64: {}", all_f64.summary());
+    all_f64.assert_ok();
+
+    let all_f32 = harness.run(evaluator_in::<f32>);
+    println!("all in float32: {}", all_f32.summary());
+    let failed: Vec<&ufl_oracle::harness::CaseResult> = all_f32.failures().collect();
+    assert!(
+        !failed.is_empty(),
+        "float32 arithmetic passed every float64 case"
+    );
+    for r in failed {
+        let case = harness
+            .expectations()
+            .iter()
+            .find(|e| e.case.id == r.id)
+            .expect("a case of the set");
+        assert_eq!(case.case.dtype(), Dtype::F64, "{} failed", r.id);
+    }
+}

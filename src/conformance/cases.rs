@@ -14,8 +14,9 @@
 //! `error` when the reference raises on it. [`Filter`] selects cases from a spec such as
 //! `asym,-large` (the `UFL_ORACLE_TEST` variable of the harness).
 
-use crate::conventions::params::{ParamValue, Params};
+use crate::conventions::params::{resolve, Hyper, ParamValue, Params};
 use crate::engine::eval::Problem;
+use crate::spec::error::UflError;
 use crate::spec::registry::{Convention, FunctionId, ParamSpec, Sample, FUNCTIONS};
 use crate::spec::tensor::{Dtype, Grid, Layout, Tensor};
 
@@ -42,6 +43,107 @@ pub struct Case {
 impl Case {
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+
+    /// The precision the case's inputs hold, and the one its backend computes in when each
+    /// case is judged at its own dtype ([`crate::conformance::harness::Judging::PER_CASE`]).
+    pub fn dtype(&self) -> Dtype {
+        self.problem.dtype
+    }
+
+    /// The prediction, flat in the case's layout, as float64 (no copy; a float32 case holds
+    /// float32 values, which convert exactly).
+    pub fn pred_f64(&self) -> &[f64] {
+        &self.problem.pred.data
+    }
+
+    /// The target, flat in the case's layout, as float64 (no copy).
+    pub fn target_f64(&self) -> &[f64] {
+        &self.problem.target.data
+    }
+
+    /// The prediction as float32 (a copy; exact for a float32 case, rounded for a float64
+    /// one).
+    pub fn pred_f32(&self) -> Vec<f32> {
+        self.problem.pred.data.iter().map(|&x| x as f32).collect()
+    }
+
+    /// The target as float32 (a copy).
+    pub fn target_f32(&self) -> Vec<f32> {
+        self.problem.target.data.iter().map(|&x| x as f32).collect()
+    }
+
+    /// The prediction's axes by name, with the layout its flat arrays are in.
+    pub fn extents(&self) -> Extents {
+        Extents::of(&self.problem.pred.shape, self.problem.layout)
+    }
+
+    /// The target's axes by name (MONAI's class-index targets have one channel).
+    pub fn target_extents(&self) -> Extents {
+        Extents::of(&self.problem.target.shape, self.problem.layout)
+    }
+
+    /// The parameters with every default filled in and checked against the registry, typed:
+    /// `case.params()?.real("delta")?`, `.word("reduction")?`, `.reduction()?`.
+    pub fn params(&self) -> Result<Hyper<f64>, UflError> {
+        resolve(
+            self.problem.function,
+            self.problem.convention,
+            &self.problem.params,
+        )
+    }
+}
+
+/// The axes of a case's array: (batch, spatial..., classes) whatever the layout, and the layout
+/// the flat data is in (channels-last: `[b][s...][c]`; channels-first: `[b][c][s...]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extents {
+    pub batch: usize,
+    /// The spatial axes, in order.
+    pub spatial: Vec<usize>,
+    pub classes: usize,
+    pub layout: Layout,
+}
+
+impl Extents {
+    /// The extents of `shape` in `layout` (a rank-1 shape is a batch of one class).
+    pub fn of(shape: &[usize], layout: Layout) -> Extents {
+        let batch = shape.first().copied().unwrap_or(1);
+        let rest = shape.get(1..).unwrap_or(&[]);
+        let (classes, spatial) = match layout {
+            Layout::ChannelsLast => match rest.split_last() {
+                Some((&c, s)) => (c, s.to_vec()),
+                None => (1, Vec::new()),
+            },
+            Layout::ChannelsFirst => match rest.split_first() {
+                Some((&c, s)) => (c, s.to_vec()),
+                None => (1, Vec::new()),
+            },
+        };
+        Extents {
+            batch,
+            spatial,
+            classes,
+            layout,
+        }
+    }
+
+    /// The number of spatial positions of one item.
+    pub fn positions(&self) -> usize {
+        self.spatial.iter().product()
+    }
+
+    /// The flat index of (item `b`, spatial multi-index `s`, class `c`) in the layout.
+    pub fn index(&self, b: usize, s: &[usize], c: usize) -> usize {
+        let position = s
+            .iter()
+            .zip(&self.spatial)
+            .fold(0, |acc, (&i, &n)| acc * n + i);
+        let n = self.positions();
+        match self.layout {
+            Layout::ChannelsLast => (b * n + position) * self.classes + c,
+            Layout::ChannelsFirst => (b * self.classes + c) * n + position,
+        }
     }
 }
 
@@ -1101,6 +1203,28 @@ mod tests {
     fn random_cases_are_reproducible_from_their_seed() {
         assert_eq!(random_cases(7, 20), random_cases(7, 20));
         assert_ne!(random_cases(7, 20), random_cases(8, 20));
+    }
+
+    #[test]
+    fn extents_name_the_axes_and_index_as_the_layout_stores() {
+        for (shape, layout) in [
+            (vec![2, 3, 4, 5], Layout::ChannelsLast),
+            (vec![2, 5, 3, 4], Layout::ChannelsFirst),
+        ] {
+            let x = Extents::of(&shape, layout);
+            assert_eq!((x.batch, x.spatial.clone(), x.classes), (2, vec![3, 4], 5));
+            let grid = Grid::of(&shape, layout);
+            for b in 0..2 {
+                for (s, (i, j)) in (0..3).flat_map(|i| (0..4).map(move |j| (i, j))).enumerate() {
+                    for c in 0..5 {
+                        assert_eq!(x.index(b, &[i, j], c), grid.at(b, s, c));
+                    }
+                }
+            }
+        }
+        let case = &default_cases(DEFAULT_SEED)[0];
+        assert_eq!(case.pred_f64().len(), case.pred_f32().len());
+        assert!(case.params().is_ok());
     }
 
     #[test]

@@ -49,11 +49,37 @@ pub enum Response {
 }
 
 impl Response {
-    /// An output from float32 arrays.
+    /// An output from float32 arrays: the loss entries (a scalar loss is a one-element slice)
+    /// and the gradient of their sum, flat in the case's layout.
     pub fn from_f32(loss: &[f32], grad: &[f32]) -> Self {
         Response::Output {
             loss: loss.iter().map(|&x| x as f64).collect(),
             grad: grad.iter().map(|&x| x as f64).collect(),
+        }
+    }
+
+    /// An output from float64 arrays, as [`Response::from_f32`].
+    pub fn from_f64(loss: &[f64], grad: &[f64]) -> Self {
+        Response::Output {
+            loss: loss.to_vec(),
+            grad: grad.to_vec(),
+        }
+    }
+}
+
+impl Case {
+    /// The backend's answer to this case: the loss entries (a scalar loss is a one-element
+    /// slice; `reduction: none` gives one per item, in item order) and the gradient of their
+    /// sum with respect to the prediction, flat in the case's layout and shape, in float32 or
+    /// float64.
+    pub fn respond<L: Copy + Into<f64>, G: Copy + Into<f64>>(
+        &self,
+        loss: &[L],
+        grad: &[G],
+    ) -> Response {
+        Response::Output {
+            loss: loss.iter().map(|&x| x.into()).collect(),
+            grad: grad.iter().map(|&x| x.into()).collect(),
         }
     }
 }
@@ -68,6 +94,19 @@ pub enum Judging {
     /// Every case at one declared precision: a case of another dtype is handed to the backend
     /// cast to its tensor dtype (float64 for a float64 backend, float32 otherwise).
     Fixed(Declared),
+}
+
+impl Judging {
+    /// Every case at its own dtype with pairwise sums: what a backend that computes in the
+    /// dtype of its tensors (PyTorch, JAX, TensorFlow, a generic Rust kernel) is judged by.
+    pub const PER_CASE: Judging = Judging::PerCase(Summation::Pairwise);
+}
+
+impl Default for Judging {
+    /// [`Judging::PER_CASE`].
+    fn default() -> Self {
+        Judging::PER_CASE
+    }
 }
 
 impl From<Declared> for Judging {
