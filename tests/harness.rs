@@ -175,6 +175,24 @@ fn a_failure_report_names_the_case_and_what_it_matches() {
         text.contains("expected") && text.contains("bound"),
         "{text}"
     );
+    // Gradient entries by flat and multi-index (the prediction is (1, 4, 4, 2)), and the line
+    // that re-runs the case selects exactly it.
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with('[')
+            && l.contains("] = (0, ")
+            && l.contains("expected")),
+        "{text}"
+    );
+    let id = "edge/asym_unified_focal_loss/original/1x4x4x2/softmax/off-default";
+    let rerun = format!("UFL_ORACLE_TEST='id={id}' UFL_ORACLE_SEED={DEFAULT_SEED} cargo test");
+    assert!(text.contains(&format!("re-run: {rerun}")), "{text}");
+    let only = ufl_oracle::cases::Filter::parse(&format!("id={id}"));
+    let selected: Vec<_> = default_cases(DEFAULT_SEED)
+        .into_iter()
+        .filter(|c| only.matches(c))
+        .collect();
+    assert_eq!(selected.len(), 1);
+    assert_eq!(selected[0].id, id);
     // A panicking backend is a failure, not a crash of the harness.
     let report = h.run(|_| panic!("kernel exploded"));
     assert!(report
@@ -716,6 +734,16 @@ fn each_case_is_judged_at_its_own_dtype_in_one_run() {
     });
     println!("in the case's dtype: {}", in_its_dtype.summary());
     in_its_dtype.assert_ok();
+    // Undetermined entries are shown with the oracle's value, the answer and the bound.
+    let text = in_its_dtype.to_string();
+    assert!(in_its_dtype.tally().undetermined > 0);
+    assert!(
+        text.lines().any(|l| l.contains("entries not comparable"))
+            && text.lines().any(|l| l.trim_start().starts_with('[')
+                && l.contains(" bound ")
+                && l.contains(": ")),
+        "{text}"
+    );
     let per_dtype = in_its_dtype.tally_by_function_and_dtype();
     for dtype in ["float32", "float64"] {
         let passed: usize = per_dtype

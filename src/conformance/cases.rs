@@ -1144,22 +1144,91 @@ pub fn cases_of_groups(groups: &[&str], seed: u64) -> Vec<Case> {
     out
 }
 
-/// A selection of cases: `asym,-large` takes the cases matching `asym` and not `large`. A token
-/// matches a case when it equals one of its groups or occurs in its id. With no positive token
-/// every case is taken (minus the negative ones).
+/// A selection of cases, from a spec such as `asym,-large` or
+/// `function=asym_unified_focal_loss,convention=paper|monai,dtype=float32`.
+///
+/// - A plain token matches a case when it equals one of its groups or occurs in its id; the
+///   case is taken when any plain token matches (every case, with none).
+/// - `function=`, `convention=`, `dtype=` (`float32`, `float64`) and `layout=`
+///   (`channels-last`, `channels-first`) match the case's own: every key given must match
+///   (AND between keys), any of its values (OR within one: `convention=paper|monai`, or the key
+///   given twice).
+/// - A token starting with `-` excludes what it matches, plain or keyed.
+/// - `id=` takes the one case of that exact id; the rest of the spec is the id (ids may hold
+///   commas), so it comes last. Every failure in a report prints the line that re-runs it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// Keyed constraints: key, then the values any of which may match.
+    pub keys: Vec<(FilterKey, Vec<String>)>,
+    /// Keyed exclusions.
+    pub excluded_keys: Vec<(FilterKey, Vec<String>)>,
+    /// An exact case id.
+    pub id: Option<String>,
+}
+
+/// What a keyed filter token compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterKey {
+    Function,
+    Convention,
+    Dtype,
+    Layout,
+}
+
+impl FilterKey {
+    const ALL: [(&'static str, FilterKey); 4] = [
+        ("function", FilterKey::Function),
+        ("convention", FilterKey::Convention),
+        ("dtype", FilterKey::Dtype),
+        ("layout", FilterKey::Layout),
+    ];
+
+    /// The case's value for this key.
+    fn of(self, case: &Case) -> &'static str {
+        match self {
+            FilterKey::Function => case.problem.function.name(),
+            FilterKey::Convention => case.problem.convention.name(),
+            FilterKey::Dtype => case.problem.dtype.name(),
+            FilterKey::Layout => case.problem.layout.name(),
+        }
+    }
 }
 
 impl Filter {
     pub fn parse(spec: &str) -> Filter {
         let mut f = Filter::default();
-        for token in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            match token.strip_prefix('-') {
-                Some(t) => f.exclude.push(t.to_string()),
-                None => f.include.push(token.to_string()),
+        let (tokens, id) = match spec
+            .find("id=")
+            .filter(|&at| at == 0 || spec[..at].ends_with(','))
+        {
+            Some(at) => (&spec[..at], Some(spec[at + 3..].trim().to_string())),
+            None => (spec, None),
+        };
+        f.id = id;
+        for token in tokens.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (negative, body) = match token.strip_prefix('-') {
+                Some(t) => (true, t),
+                None => (false, token),
+            };
+            let keyed = body.split_once('=').and_then(|(k, v)| {
+                let key = FilterKey::ALL.iter().find(|(name, _)| *name == k)?.1;
+                Some((
+                    key,
+                    v.split('|')
+                        .map(|v| v.trim().to_string())
+                        .collect::<Vec<_>>(),
+                ))
+            });
+            match (negative, keyed) {
+                (false, Some((key, values))) => match f.keys.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, known)) => known.extend(values),
+                    None => f.keys.push((key, values)),
+                },
+                (true, Some(kv)) => f.excluded_keys.push(kv),
+                (false, None) => f.include.push(body.to_string()),
+                (true, None) => f.exclude.push(body.to_string()),
             }
         }
         f
@@ -1169,9 +1238,33 @@ impl Filter {
         case.in_group(token) || case.id.contains(token)
     }
 
+    fn key_matches(key: FilterKey, values: &[String], case: &Case) -> bool {
+        values.iter().any(|v| v == key.of(case))
+    }
+
     pub fn matches(&self, case: &Case) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|t| Self::token_matches(t, case)))
+        self.id.as_ref().is_none_or(|id| *id == case.id)
+            && (self.include.is_empty()
+                || self.include.iter().any(|t| Self::token_matches(t, case)))
+            && self
+                .keys
+                .iter()
+                .all(|(k, v)| Self::key_matches(*k, v, case))
             && !self.exclude.iter().any(|t| Self::token_matches(t, case))
+            && !self
+                .excluded_keys
+                .iter()
+                .any(|(k, v)| Self::key_matches(*k, v, case))
+    }
+
+    /// Whether the selection may take a case of the `group` the default set leaves out
+    /// (`large`, `f16`): named as a token, or the group of the exact id.
+    pub fn names_group(&self, group: &str) -> bool {
+        self.include.iter().any(|t| t == group)
+            || self
+                .id
+                .as_ref()
+                .is_some_and(|id| id.starts_with(&format!("{group}/")))
     }
 }
 
@@ -1238,5 +1331,50 @@ mod tests {
             .all(|c| c.id.contains("asym") && c.problem.convention != Convention::Paper));
         assert!(cases.iter().all(|c| Filter::parse("").matches(c)));
         assert!(!cases.iter().any(|c| Filter::parse("-edge").matches(c)));
+        // Keys: AND between them, OR within one.
+        let keyed = Filter::parse(
+            "function=asym_unified_focal_loss,convention=paper|monai,layout=channels-first",
+        );
+        let picked: Vec<_> = cases.iter().filter(|c| keyed.matches(c)).collect();
+        assert!(!picked.is_empty());
+        assert!(picked
+            .iter()
+            .all(|c| c.problem.function == FunctionId::AsymUnifiedFocalLoss
+                && c.problem.convention != Convention::Original
+                && c.problem.layout == Layout::ChannelsFirst));
+        assert!(picked
+            .iter()
+            .any(|c| c.problem.convention == Convention::Paper));
+        assert!(picked
+            .iter()
+            .any(|c| c.problem.convention == Convention::Monai));
+        let twice = Filter::parse("convention=paper,convention=monai,-dtype=float32");
+        assert!(
+            cases
+                .iter()
+                .filter(|c| twice.matches(c))
+                .all(|c| c.problem.convention != Convention::Original
+                    && c.problem.dtype == Dtype::F64)
+        );
+        // A setting in an id is still a plain token.
+        assert!(cases
+            .iter()
+            .filter(|c| Filter::parse("delta=0.5").matches(c))
+            .all(|c| c.id.contains("delta=0.5")));
+        // An exact id, commas and all, takes that case only.
+        let fixture = fixture_cases();
+        let with_comma = fixture
+            .iter()
+            .find(|c| c.id.contains(','))
+            .expect("a fixture id with a comma");
+        let one = Filter::parse(&format!("id={}", with_comma.id));
+        assert_eq!(fixture.iter().filter(|c| one.matches(c)).count(), 1);
+        let random = random_cases(3, 10);
+        let exact = Filter::parse(&format!("fixture,id={}", random[0].id));
+        assert!(
+            !random.iter().any(|c| exact.matches(c)),
+            "plain tokens still apply"
+        );
+        assert!(Filter::parse("id=large/x").names_group("large"));
     }
 }

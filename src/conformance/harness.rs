@@ -20,7 +20,7 @@
 use crate::conformance::cases::{default_cases, large_cases, seed_from_env, Case, Filter};
 use crate::conformance::diagnose::explain;
 use crate::conformance::tolerance::{
-    compare, describe_bad, Declared, Precision, Summation, Tolerances,
+    compare, describe_bad, describe_undetermined, Declared, Precision, Summation, Tolerances,
 };
 use crate::conventions::terms::ClipGradient;
 use crate::engine::eval::{Evaluation, Overrides, Problem};
@@ -200,7 +200,13 @@ pub enum Verdict {
     /// that is not finite, or a NaN or infinity against a finite value where the declared
     /// precision cannot determine the entry): counted, never passed. `compared` entries were
     /// compared against a finite tolerance and passed.
-    Undetermined { entries: usize, compared: usize },
+    /// `detail` shows the first few such entries with the oracle's value, the answer and the
+    /// bound.
+    Undetermined {
+        entries: usize,
+        compared: usize,
+        detail: String,
+    },
     /// The reference raises and so did the backend.
     ExpectedError,
     /// Skipped by the backend, with its reason.
@@ -321,10 +327,10 @@ impl Harness {
         let spec = std::env::var(FILTER_ENV).unwrap_or_default();
         let filter = Filter::parse(&spec);
         let mut cases = default_cases(seed);
-        if filter.include.iter().any(|t| t == "large") {
+        if filter.names_group("large") {
             cases.extend(large_cases());
         }
-        if filter.include.iter().any(|t| t == "f16") {
+        if filter.names_group("f16") {
             cases.extend(crate::conformance::cases::float16_cases());
         }
         cases.retain(|c| filter.matches(c));
@@ -441,7 +447,8 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> (Verdict, Opt
         Ok(parts) => parts,
         Err(v) => return (v, None),
     };
-    let own = compare_outputs(answer, tol, &loss, &grad);
+    let shape = &e.case.problem.pred.shape;
+    let own = compare_outputs(answer, tol, shape, &loss, &grad);
     if !matches!(own, Verdict::Fail { .. }) {
         return (
             own,
@@ -449,7 +456,7 @@ fn verdict(e: &Expectation, response: Result<Response, String>) -> (Verdict, Opt
         );
     }
     for alt in &e.clip_alternatives {
-        let v = compare_outputs(&alt.answer, &alt.tolerances, &loss, &grad);
+        let v = compare_outputs(&alt.answer, &alt.tolerances, shape, &loss, &grad);
         if !matches!(v, Verdict::Fail { .. }) {
             return (v, Some(alt.rule));
         }
@@ -519,17 +526,39 @@ fn prepared_output(
     Ok((loss, grad, answer, tol))
 }
 
-/// Compares an output with one answer of the oracle, entry by entry.
-fn compare_outputs(answer: &Evaluation, tol: &Tolerances, loss: &[f64], grad: &[f64]) -> Verdict {
+/// Compares an output with one answer of the oracle, entry by entry; `shape` is the
+/// prediction's (and the gradient's).
+fn compare_outputs(
+    answer: &Evaluation,
+    tol: &Tolerances,
+    shape: &[usize],
+    loss: &[f64],
+    grad: &[f64],
+) -> Verdict {
     let cl = compare(&answer.loss, loss, &tol.loss);
     let cg = compare(&answer.grad, grad, &tol.grad);
+    let loss_shape = &answer.loss_shape;
     if !cl.bad.is_empty() || !cg.bad.is_empty() {
         let mut detail = Vec::new();
         if !cl.bad.is_empty() {
-            detail.push(describe_bad("loss", &answer.loss, loss, &tol.loss, &cl.bad));
+            detail.push(describe_bad(
+                "loss",
+                loss_shape,
+                &answer.loss,
+                loss,
+                &tol.loss,
+                &cl.bad,
+            ));
         }
         if !cg.bad.is_empty() {
-            detail.push(describe_bad("grad", &answer.grad, grad, &tol.grad, &cg.bad));
+            detail.push(describe_bad(
+                "grad",
+                shape,
+                &answer.grad,
+                grad,
+                &tol.grad,
+                &cg.bad,
+            ));
         }
         return Verdict::Fail {
             detail: detail.join("\n  "),
@@ -538,9 +567,31 @@ fn compare_outputs(answer: &Evaluation, tol: &Tolerances, loss: &[f64], grad: &[
     }
     let undetermined = cl.undetermined.len() + cg.undetermined.len();
     if undetermined > 0 {
+        let mut detail = Vec::new();
+        if !cl.undetermined.is_empty() {
+            detail.push(describe_undetermined(
+                "loss",
+                loss_shape,
+                &answer.loss,
+                loss,
+                &tol.loss,
+                &cl.undetermined,
+            ));
+        }
+        if !cg.undetermined.is_empty() {
+            detail.push(describe_undetermined(
+                "grad",
+                shape,
+                &answer.grad,
+                grad,
+                &tol.grad,
+                &cg.undetermined,
+            ));
+        }
         Verdict::Undetermined {
             entries: undetermined,
             compared: cl.compared + cg.compared,
+            detail: detail.join("\n  "),
         }
     } else {
         Verdict::Pass {
@@ -685,7 +736,7 @@ impl Report {
             .map(|r| {
                 let (verdict, detail, diagnosis) = match &r.verdict {
                     Verdict::Pass { used } => ("pass", format!("used {used:.3} of the tolerance"), None),
-                    Verdict::Undetermined { entries, compared } => ("undetermined", format!("{compared} entries compared and passed, {entries} entries the declared precision cannot determine (not compared)"), None),
+                    Verdict::Undetermined { entries, compared, detail } => ("undetermined", format!("{compared} entries compared and passed, {entries} entries the declared precision cannot determine (not compared)\n{detail}"), None),
                     Verdict::ExpectedError => ("expected-error", String::new(), None),
                     Verdict::Skipped(reason) => ("skipped", reason.clone(), None),
                     Verdict::Unusable(reason) => ("unusable", reason.clone(), None),
@@ -726,6 +777,16 @@ fn tally_json(cases: usize, t: &Tally) -> serde_json::Value {
         "undetermined": t.undetermined, "skipped": t.skipped, "failed": t.failed, "unusable": t.unusable})
 }
 
+/// The environment that re-runs one case under the harness: its exact id, and the seed of the
+/// random cases (which decides a random case's inputs).
+pub fn rerun_line(id: &str, seed: u64) -> String {
+    format!(
+        "{}='id={id}' {}={seed} cargo test",
+        FILTER_ENV,
+        crate::conformance::cases::SEED_ENV
+    )
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for r in &self.results {
@@ -747,12 +808,20 @@ impl fmt::Display for Report {
                     if let Some(d) = diagnosis {
                         writeln!(f, "  diagnosis: {d}")?;
                     }
+                    writeln!(f, "  re-run: {}", rerun_line(&r.id, self.seed))?;
                 }
-                Verdict::Undetermined { entries, compared } => writeln!(
-                    f,
-                    "undetermined {} ({compared} entries compared and passed, {entries} not comparable)",
-                    r.id
-                )?,
+                Verdict::Undetermined {
+                    entries,
+                    compared,
+                    detail,
+                } => {
+                    writeln!(
+                        f,
+                        "undetermined {} ({compared} entries compared and passed, {entries} not comparable)",
+                        r.id
+                    )?;
+                    writeln!(f, "  {detail}")?;
+                }
                 Verdict::Unusable(reason) => writeln!(f, "UNUSABLE {}: {reason}", r.id)?,
                 other if self.verbose => writeln!(f, "{:<12} {}", verdict_word(other), r.id)?,
                 _ => {}

@@ -388,9 +388,38 @@ pub fn compare(expected: &[f64], got: &[f64], tol: &[EntryTolerance]) -> Compari
     c
 }
 
-/// Describes the first few bad entries of an output, each with its bound, then "N more".
+/// The multi-index of flat entry `flat` of an array of `shape` (row-major, the last axis
+/// fastest); `[]` for a scalar.
+pub fn multi_index(shape: &[usize], flat: usize) -> Vec<usize> {
+    let mut rest = flat;
+    let mut index = vec![0; shape.len()];
+    for (i, &n) in shape.iter().enumerate().rev() {
+        if n > 0 {
+            index[i] = rest % n;
+            rest /= n;
+        }
+    }
+    index
+}
+
+/// An entry by its flat index and, for an array of rank 2 or more, its multi-index:
+/// `[14] = (0, 1, 0, 1, 0)` in a (1, 3, 3, 2, 2) array.
+fn entry_name(shape: &[usize], flat: usize) -> String {
+    if shape.len() < 2 {
+        return format!("[{flat}]");
+    }
+    let index: Vec<String> = multi_index(shape, flat)
+        .iter()
+        .map(usize::to_string)
+        .collect();
+    format!("[{flat}] = ({})", index.join(", "))
+}
+
+/// Describes the first few bad entries of an output of `shape`, each with its bound, then
+/// "N more".
 pub fn describe_bad(
     name: &str,
+    shape: &[usize],
     expected: &[f64],
     got: &[f64],
     tol: &[EntryTolerance],
@@ -409,12 +438,13 @@ pub fn describe_bad(
         ));
     }
     for &i in bad.iter().take(4) {
+        let at = entry_name(shape, i);
         let (Some(&e), Some(&g), Some(t)) = (expected.get(i), got.get(i), tol.get(i)) else {
-            s.push_str(&format!("\n    [{i}] missing on one side"));
+            s.push_str(&format!("\n    {at} missing on one side"));
             continue;
         };
         s.push_str(&format!(
-            "\n    [{i}] expected {:e} ({:#018x}) got {:e} ({:#018x}) |diff| {:.3e} > bound {:.3e}",
+            "\n    {at} expected {:e} ({:#018x}) got {:e} ({:#018x}) |diff| {:.3e} > bound {:.3e}",
             e,
             e.to_bits(),
             g,
@@ -425,6 +455,44 @@ pub fn describe_bad(
     }
     if bad.len() > 4 {
         s.push_str(&format!("\n    ... {} more", bad.len() - 4));
+    }
+    s
+}
+
+/// Describes the first few undetermined entries of an output of `shape`: the oracle's value,
+/// the answer and the bound, and why nothing could be compared there.
+pub fn describe_undetermined(
+    name: &str,
+    shape: &[usize],
+    expected: &[f64],
+    got: &[f64],
+    tol: &[EntryTolerance],
+    undetermined: &[usize],
+) -> String {
+    let mut s = format!(
+        "{name}: {} of {} entries not comparable",
+        undetermined.len(),
+        expected.len()
+    );
+    for &i in undetermined.iter().take(4) {
+        let (Some(&e), Some(&g), Some(t)) = (expected.get(i), got.get(i), tol.get(i)) else {
+            continue;
+        };
+        let why = if !t.tol.is_finite() {
+            "the bound is not finite"
+        } else {
+            "a NaN or an infinity against a finite value"
+        };
+        s.push_str(&format!(
+            "\n    {} expected {:e} got {:e} bound {:.3e}: {why}",
+            entry_name(shape, i),
+            e,
+            g,
+            t.tol
+        ));
+    }
+    if undetermined.len() > 4 {
+        s.push_str(&format!("\n    ... {} more", undetermined.len() - 4));
     }
     s
 }
@@ -449,12 +517,32 @@ mod tests {
         assert_eq!(long.bad, vec![2]);
         let empty = compare(&[1.0, 2.0], &[], &tol);
         assert_eq!(empty.bad, vec![0, 1]);
-        let text = describe_bad("loss", &[1.0, 2.0], &[], &tol, &empty.bad);
+        let text = describe_bad("loss", &[2], &[1.0, 2.0], &[], &tol, &empty.bad);
         assert!(
             text.contains("the output has 0 entries, the oracle 2"),
             "{text}"
         );
         assert!(text.contains("[1] missing on one side"), "{text}");
+    }
+
+    #[test]
+    fn entries_are_named_by_their_flat_and_multi_index() {
+        assert_eq!(multi_index(&[1, 3, 3, 2, 2], 14), vec![0, 1, 0, 1, 0]);
+        assert_eq!(multi_index(&[1, 3, 3, 2, 2], 12), vec![0, 1, 0, 0, 0]);
+        assert_eq!(multi_index(&[2, 3], 5), vec![1, 2]);
+        assert_eq!(entry_name(&[1, 3, 3, 2, 2], 14), "[14] = (0, 1, 0, 1, 0)");
+        assert_eq!(entry_name(&[], 0), "[0]");
+        assert_eq!(entry_name(&[4], 3), "[3]");
+        let tol = [EntryTolerance {
+            tol: f64::INFINITY,
+            undetermined: true,
+            lost: true,
+        }];
+        let text = describe_undetermined("grad", &[1, 1], &[1.0], &[f64::NAN], &tol, &[0]);
+        assert!(
+            text.contains("[0] = (0, 0) expected 1e0 got NaN bound inf: the bound is not finite"),
+            "{text}"
+        );
     }
 
     #[test]

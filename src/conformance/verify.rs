@@ -168,6 +168,7 @@ fn verdict(case: &FixtureCase) -> Verdict {
             let mut problems = Vec::new();
             let mut outputs = vec![(
                 "loss",
+                loss_shape.as_slice(),
                 loss.as_slice(),
                 ev.loss.as_slice(),
                 tol.loss.as_slice(),
@@ -175,12 +176,13 @@ fn verdict(case: &FixtureCase) -> Verdict {
             if let Some(g) = grad {
                 outputs.push((
                     "grad",
+                    case.shape.as_slice(),
                     g.as_slice(),
                     ev.grad.as_slice(),
                     tol.grad.as_slice(),
                 ));
             }
-            for (name, reference, got, tol) in outputs {
+            for (name, shape, reference, got, tol) in outputs {
                 let c = compare(reference, got, tol);
                 used = used.max(c.used);
                 undetermined.extend(c.undetermined.iter().map(|&i| {
@@ -190,7 +192,7 @@ fn verdict(case: &FixtureCase) -> Verdict {
                     )
                 }));
                 if !c.bad.is_empty() {
-                    problems.push(describe_bad(name, reference, got, tol, &c.bad));
+                    problems.push(describe_bad(name, shape, reference, got, tol, &c.bad));
                 }
             }
             if !problems.is_empty() {

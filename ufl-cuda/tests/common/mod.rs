@@ -524,7 +524,10 @@ impl Comparison {
 /// The oracle's answer and a float32 backend's tolerances for a problem.
 pub struct Reference {
     pub loss: Vec<f64>,
+    pub loss_shape: Vec<usize>,
     pub grad: Vec<f64>,
+    /// The prediction's shape, which the gradient has.
+    pub shape: Vec<usize>,
     pub tolerances: Tolerances,
 }
 
@@ -535,7 +538,9 @@ pub fn reference(problem: &Problem) -> Reference {
         .expect("the oracle bounds every case");
     Reference {
         loss: exact.loss,
+        loss_shape: exact.loss_shape,
         grad: exact.grad,
+        shape: problem.pred.shape.clone(),
         tolerances,
     }
 }
@@ -543,9 +548,21 @@ pub fn reference(problem: &Problem) -> Reference {
 /// Compares a float32 loss and gradient with the oracle, entry by entry.
 pub fn compare(reference: &Reference, loss: &[f32], grad: &[f32]) -> Comparison {
     let mut c = Comparison::default();
-    for (name, expected, got, tol) in [
-        ("loss", &reference.loss, loss, &reference.tolerances.loss),
-        ("grad", &reference.grad, grad, &reference.tolerances.grad),
+    for (name, shape, expected, got, tol) in [
+        (
+            "loss",
+            &reference.loss_shape,
+            &reference.loss,
+            loss,
+            &reference.tolerances.loss,
+        ),
+        (
+            "grad",
+            &reference.shape,
+            &reference.grad,
+            grad,
+            &reference.tolerances.grad,
+        ),
     ] {
         let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
         let one = tolerance::compare(expected, &got, tol);
@@ -554,8 +571,9 @@ pub fn compare(reference: &Reference, loss: &[f32], grad: &[f32]) -> Comparison 
         c.undetermined += one.undetermined.len();
         c.failed += one.bad.len();
         if !one.bad.is_empty() && c.failures.len() < 5 {
-            c.failures
-                .push(tolerance::describe_bad(name, expected, &got, tol, &one.bad));
+            c.failures.push(tolerance::describe_bad(
+                name, shape, expected, &got, tol, &one.bad,
+            ));
         }
     }
     c
