@@ -32,6 +32,8 @@
 
 // The layers, bottom to top; a module imports only from its own layer and those below it
 // (tests/layers.rs checks this).
+#[cfg(feature = "cli")]
+pub mod command;
 pub mod conformance;
 pub mod conventions;
 pub mod engine;

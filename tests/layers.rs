@@ -1,5 +1,5 @@
-//! The crate's layers point one way. `src/` is six folders, bottom to top: `spec`, `numbers`,
-//! `conventions`, `engine`, `protocol`, `conformance`. A module may name (`crate::<layer>::…`,
+//! The crate's layers point one way. `src/` is seven folders, bottom to top: `spec`, `numbers`,
+//! `conventions`, `engine`, `protocol`, `conformance`, `command`. A module may name (`crate::<layer>::…`,
 //! in code or in a doc link) its own layer and those below it, never one above, and always by
 //! its layered path, not a root alias. This test reads the sources and fails on any upward or
 //! unlayered path, with the file and line.
@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 /// evaluator.
 const ENGINE: [&str; 5] = ["eval", "derivatives", "fd", "fast", "answer"];
 
-const LAYERS: [&str; 6] = [
+const LAYERS: [&str; 7] = [
     "spec",
     "numbers",
     "conventions",
     "engine",
     "protocol",
     "conformance",
+    "command",
 ];
 
 /// The modules named after `crate::` in `text`, with their line numbers: `crate::x` and each
