@@ -42,6 +42,15 @@ fn integer_param(problem: &crate::engine::eval::Problem, name: &str) -> bool {
         .is_some_and(|p| matches!(p.kind, Kind::Int | Kind::IntOrNull | Kind::ClassesOrNull))
 }
 
+/// A problem's parameters as a JSON object, integer parameters as JSON integers (what case
+/// files hold, and what the Python package hands out).
+pub fn params_json(p: &crate::engine::eval::Problem) -> Map<String, Value> {
+    p.params
+        .iter()
+        .map(|(k, v)| (k.clone(), param_json(v, integer_param(p, k))))
+        .collect()
+}
+
 /// Writes `cases` as `dir/cases.json` (and `.npy` files under `dir/arrays/`); returns its path.
 pub fn write_cases(cases: &[Case], dir: &Path) -> Result<PathBuf, UflError> {
     let io = |e: std::io::Error| UflError::Io {
@@ -69,7 +78,7 @@ pub fn write_cases(cases: &[Case], dir: &Path) -> Result<PathBuf, UflError> {
             "function": p.function.name(),
             "convention": p.convention.name(),
             "layout": p.layout.name(),
-            "params": p.params.iter().map(|(k, v)| (k.clone(), param_json(v, integer_param(p, k)))).collect::<Map<_, _>>(),
+            "params": params_json(p),
             "dtype": p.dtype.name(),
             "shape": p.pred.shape,
             "y_pred": array("pred", &p.pred.shape, &p.pred.data)?,
