@@ -12,6 +12,7 @@ import pytest
 
 import ufl_oracle
 from numpy_backend import backend
+from ufl_oracle import DEFAULT_SEED
 
 TVERSKY_FAMILY = "function=dice_loss|tversky_loss|focal_tversky_loss,convention=original"
 
@@ -111,13 +112,13 @@ def _number(x):
 
 
 def test_check_agrees_case_for_case_with_the_command_line(tmp_path):
-    """The same answers judged in process and by ``ufl-oracle check`` from a results file get
-    the same verdict, case for case, and the same exit code."""
+    """The same answers to the whole default set judged in process and by ``ufl-oracle check``
+    from a results file get the same verdict, case for case, and the same exit code."""
     binary = os.environ.get("UFL_ORACLE_BIN") or shutil.which("ufl-oracle")
     if not binary:
         pytest.skip("no ufl-oracle command line (set UFL_ORACLE_BIN)")
-    chosen = ufl_oracle.cases(filter=TVERSKY_FAMILY)
-    subprocess.run([binary, "cases", "--out", str(tmp_path / "c"), "--filter", TVERSKY_FAMILY], check=True, capture_output=True)
+    chosen = ufl_oracle.cases(seed=DEFAULT_SEED, filter="-large")  # the whole default set
+    subprocess.run([binary, "cases", "--out", str(tmp_path / "c"), "--seed", str(DEFAULT_SEED)], check=True, capture_output=True)
     for bug in (None, "delta_on_fp"):
         report = ufl_oracle.check(backend(bug), chosen)
         results = {"format": "ufl-results/1", "backend": {"name": "numpy"}, "cases": []}
@@ -136,6 +137,6 @@ def test_check_agrees_case_for_case_with_the_command_line(tmp_path):
         )
         theirs = {r["id"]: r["verdict"] for r in json.load(open(tmp_path / "report.json"))["cases"]}
         mine = {r["id"]: r["verdict"] for r in report.results}
-        assert len(mine) == len(chosen) > 250
+        assert len(mine) == len(chosen) > 2000
         assert theirs == mine
         assert cli.returncode == report.exit_code == (0 if bug is None else 1)
