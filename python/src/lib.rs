@@ -41,26 +41,33 @@ fn tensor(what: &'static str, a: &PyReadonlyArrayDyn<'_, f64>) -> PyResult<Tenso
     Tensor::new(what, a.shape().to_vec(), data.to_vec()).map_err(value_error)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn problem(
-    function: &str,
-    convention: &str,
-    layout: &str,
-    dtype: &str,
-    params: &str,
-    pred: &PyReadonlyArrayDyn<'_, f64>,
-    target: &PyReadonlyArrayDyn<'_, f64>,
-) -> PyResult<Problem> {
-    Problem::named(
-        function,
-        convention,
-        params_from_json(params)?,
-        tensor("prediction", pred)?,
-        tensor("target", target)?,
-        Layout::parse(layout).map_err(value_error)?,
-        Dtype::parse(dtype).map_err(value_error)?,
-    )
-    .map_err(value_error)
+/// A problem as Python passes it: `(function, convention, layout, dtype, params as JSON,
+/// prediction, target)`.
+#[derive(FromPyObject)]
+struct ProblemArgs<'py>(
+    String,
+    String,
+    String,
+    String,
+    String,
+    PyReadonlyArrayDyn<'py, f64>,
+    PyReadonlyArrayDyn<'py, f64>,
+);
+
+impl ProblemArgs<'_> {
+    fn problem(&self) -> PyResult<Problem> {
+        let ProblemArgs(function, convention, layout, dtype, params, pred, target) = self;
+        Problem::named(
+            function,
+            convention,
+            params_from_json(params)?,
+            tensor("prediction", pred)?,
+            tensor("target", target)?,
+            Layout::parse(layout).map_err(value_error)?,
+            Dtype::parse(dtype).map_err(value_error)?,
+        )
+        .map_err(value_error)
+    }
 }
 
 /// Two float64 numpy arrays (loss and gradient, or values and derivatives).
@@ -87,18 +94,8 @@ fn array<'py>(
 
 /// The oracle's loss (in its shape) and gradient (in the prediction's) in float64.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn evaluate<'py>(
-    py: Python<'py>,
-    function: &str,
-    convention: &str,
-    layout: &str,
-    dtype: &str,
-    params: &str,
-    pred: PyReadonlyArrayDyn<'py, f64>,
-    target: PyReadonlyArrayDyn<'py, f64>,
-) -> PyResult<Pair<'py>> {
-    let p = problem(function, convention, layout, dtype, params, &pred, &target)?;
+fn evaluate<'py>(py: Python<'py>, args: ProblemArgs<'py>) -> PyResult<Pair<'py>> {
+    let p = args.problem()?;
     let e = p.evaluate().map_err(value_error)?;
     Ok((
         array(py, &e.loss_shape, e.loss)?,
@@ -108,19 +105,12 @@ fn evaluate<'py>(
 
 /// Every loss entry's value and its derivative along `direction` (forward mode).
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn jvp<'py>(
     py: Python<'py>,
-    function: &str,
-    convention: &str,
-    layout: &str,
-    dtype: &str,
-    params: &str,
-    pred: PyReadonlyArrayDyn<'py, f64>,
-    target: PyReadonlyArrayDyn<'py, f64>,
+    args: ProblemArgs<'py>,
     direction: PyReadonlyArrayDyn<'py, f64>,
 ) -> PyResult<Pair<'py>> {
-    let p = problem(function, convention, layout, dtype, params, &pred, &target)?;
+    let p = args.problem()?;
     let d = p
         .jvp(&tensor("direction", &direction)?)
         .map_err(value_error)?;
@@ -131,17 +121,8 @@ fn jvp<'py>(
 
 /// d(sum of the loss)/d(each real parameter): `(name, value, derivative)`.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn param_derivatives(
-    function: &str,
-    convention: &str,
-    layout: &str,
-    dtype: &str,
-    params: &str,
-    pred: PyReadonlyArrayDyn<'_, f64>,
-    target: PyReadonlyArrayDyn<'_, f64>,
-) -> PyResult<Vec<(String, f64, f64)>> {
-    let p = problem(function, convention, layout, dtype, params, &pred, &target)?;
+fn param_derivatives(args: ProblemArgs<'_>) -> PyResult<Vec<(String, f64, f64)>> {
+    let p = args.problem()?;
     Ok(p.param_derivatives()
         .map_err(value_error)?
         .into_iter()

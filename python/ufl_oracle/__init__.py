@@ -78,7 +78,7 @@ def evaluate(function, pred, target, convention="original", layout=None, dtype=N
     inputs hold (default: ``pred``'s, float32 or float64). Parameters are keyword arguments,
     by the names ``ufl-oracle list`` prints; the rest keep their defaults."""
     layout = layout or ("channels-last" if convention == "original" else "channels-first")
-    loss, grad = _native.evaluate(*_problem_args(function, pred, target, convention, layout, dtype, params))
+    loss, grad = _native.evaluate(_problem_args(function, pred, target, convention, layout, dtype, params))
     return loss, grad
 
 
@@ -87,13 +87,13 @@ def jvp(function, pred, target, direction, convention="original", layout=None, d
     by forward-mode differentiation: ``(values, derivatives)``."""
     layout = layout or ("channels-last" if convention == "original" else "channels-first")
     d, _ = _as_f64(direction, "direction")
-    return _native.jvp(*_problem_args(function, pred, target, convention, layout, dtype, params), d)
+    return _native.jvp(_problem_args(function, pred, target, convention, layout, dtype, params), d)
 
 
 def param_derivatives(function, pred, target, convention="original", layout=None, dtype=None, **params):
     """d(sum of the loss)/d(parameter) for every real parameter: ``{name: (value, derivative)}``."""
     layout = layout or ("channels-last" if convention == "original" else "channels-first")
-    found = _native.param_derivatives(*_problem_args(function, pred, target, convention, layout, dtype, params))
+    found = _native.param_derivatives(_problem_args(function, pred, target, convention, layout, dtype, params))
     return {name: (value, derivative) for name, value, derivative in found}
 
 
