@@ -1,8 +1,10 @@
 //! Results recorded from real shipped libraries (`tests/recorded/`, made by the scripts beside
 //! them), replayed through `ufl-oracle check` without those libraries: MONAI 1.6.1 on torch
-//! 2.11.0 and 2.15.0 (whose `clamp` gradients on the bounds differ), and a PyTorch transcription
-//! of the original TensorFlow code, each case computed in its own dtype. Every one must pass
-//! with no precision flag, and the report must name the clip rule each release followed.
+//! 2.11.0 and 2.15.0 (whose `clamp` gradients on the bounds differ), a PyTorch transcription
+//! of the original TensorFlow code, and JAX 0.10.2's focal Tversky loss with two clips, each
+//! case computed in its own dtype. Every faithful one must pass with no precision flag, the
+//! report must name the clip rule each release followed, and `jnp.clip` must fail where its
+//! gradient differs, named.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -103,4 +105,51 @@ fn a_pytorch_transcription_of_the_original_passes_every_case_in_its_own_dtype() 
         &["--precision", "float32"],
     );
     assert_eq!(code, 1, "{text}");
+}
+
+/// JAX 0.10.2's focal Tversky loss (`python/examples/jax_tversky.py --record`, on the `edge`
+/// and `random` cases of `focal_tversky_loss`, which `ufl-oracle cases` writes again here from
+/// the default seed): with a select-based clip it passes; with `jnp.clip` exactly the cases
+/// with predictions on a clip bound fail, each diagnosed as the clip gradient ½ there (jax
+/// splits the gradient of a tie, TensorFlow's `K.clip` passes 1).
+#[test]
+fn jax_passes_with_a_select_clip_and_jnp_clip_is_named_on_the_bounds() {
+    let dir = std::env::temp_dir().join(format!("ufl-oracle-jax-cases-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+        .args(["cases", "--groups", "edge,random", "--filter"])
+        .arg("function=focal_tversky_loss,convention=original")
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("the command line runs");
+    assert!(status.status.success());
+    let cases = dir.join("cases.json");
+    let cases = cases.to_str().unwrap();
+    let (code, text, report) = check(cases, "jax-0.10.2-select-clip.results.json", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["summary"]["cases"], 63, "{text}");
+    assert_eq!(report["summary"]["failed"], 0, "{text}");
+
+    let (code, text, report) = check(cases, "jax-0.10.2-jnp-clip.results.json", &[]);
+    assert_eq!(code, 1, "{text}");
+    let failed: Vec<&Value> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 4, "{text}");
+    for c in failed {
+        let id = c["id"].as_str().unwrap();
+        assert!(
+            id.contains("bounds"),
+            "{id} fails without a prediction on a bound"
+        );
+        let diagnosis = c["diagnosis"].as_str().unwrap_or_default();
+        assert!(
+            diagnosis.contains("clip gradient ½ on the bounds"),
+            "{id}: {diagnosis}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,9 @@
 """The original code's dice_loss, tversky_loss and focal_tversky_loss written in JAX and checked
 through the JAX adapter (the gradient from jax.grad, in each case's dtype). Needs jax; run by
-hand: ``pip install jax`` then ``python python/examples/jax_tversky.py [jnp.clip]``. Exits 1
-unless the report is ok.
+hand: ``pip install jax`` then ``python python/examples/jax_tversky.py [jnp.clip] [--record
+FILE]``. Exits 1 unless the report is ok. ``--record FILE`` writes the answers to the
+``edge`` and ``random`` cases of ``focal_tversky_loss`` as a results file instead
+(``tests/recorded/jax-*.results.json``, which ``tests/real_libraries.rs`` replays).
 
 Two ways to write the focal Tversky loss's clip, and what the oracle says of each (jax 0.10.2,
 the default set's 318 cases of the three functions):
@@ -12,6 +14,7 @@ the default set's 318 cases of the three functions):
 | ``jnp.clip(p, lo, hi)`` | 16 cases fail | 15 × "matches the clip gradient ½ on the bounds (…), not `original`": jax splits the gradient of ``clip`` (a min and a max) at a tie, where TensorFlow's ``K.clip`` passes 1; 1 × "matches predictions not clipped": a perfect prediction whose ``(1 - TI)^γ`` has an infinite slope, which jax's clip multiplies by 0 (NaN) where TensorFlow's select gives 0 |
 """
 
+import json
 import sys
 
 import jax
@@ -66,6 +69,36 @@ def backend(case):
     params = dict(case.params, channels_first=case.layout == "channels-first")
     return ufl_oracle.jax.grad(tversky_family(case.function), params=lambda c: params)(case)
 
+
+def number(x):
+    x = float(x)
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+if "--record" in sys.argv:
+    path = sys.argv[sys.argv.index("--record") + 1]
+    chosen = ufl_oracle.cases(groups=["edge", "random"], functions="focal_tversky_loss", conventions="original")
+    entries = []
+    for case in chosen:
+        id_, kind, loss, grad, message = ufl_oracle._response(case, backend)
+        if kind == "output":
+            entries.append({"id": id_, "loss": [number(x) for x in loss], "grad": [number(g) for g in grad]})
+        else:
+            entries.append({"id": id_, kind: message})
+    clip_name = "jnp.clip" if PLAIN_CLIP else "select"
+    results = {
+        "format": "ufl-results/1",
+        "backend": {"name": f"jax {jax.__version__}, focal_tversky_loss with the {clip_name} clip"},
+        "cases": entries,
+    }
+    with open(path, "w") as f:
+        json.dump(results, f)
+    print(f"{len(entries)} results written to {path}")
+    sys.exit(0)
 
 report = ufl_oracle.check(backend, ufl_oracle.cases(conventions="original", functions=list(DEFAULT_DELTA)))
 print(report)
