@@ -70,34 +70,14 @@ def backend(case):
     return ufl_oracle.jax.grad(tversky_family(case.function), params=lambda c: params)(case)
 
 
-def number(x):
-    x = float(x)
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
 if "--record" in sys.argv:
     path = sys.argv[sys.argv.index("--record") + 1]
     chosen = ufl_oracle.cases(groups=["edge", "random"], functions="focal_tversky_loss", conventions="original")
-    entries = []
-    for case in chosen:
-        id_, kind, loss, grad, message = ufl_oracle._response(case, backend)
-        if kind == "output":
-            entries.append({"id": id_, "loss": [number(x) for x in loss], "grad": [number(g) for g in grad]})
-        else:
-            entries.append({"id": id_, kind: message})
     clip_name = "jnp.clip" if PLAIN_CLIP else "select"
-    results = {
-        "format": "ufl-results/1",
-        "backend": {"name": f"jax {jax.__version__}, focal_tversky_loss with the {clip_name} clip"},
-        "cases": entries,
-    }
+    results = ufl_oracle.results(backend, chosen, name=f"jax {jax.__version__}, focal_tversky_loss with the {clip_name} clip")
     with open(path, "w") as f:
         json.dump(results, f)
-    print(f"{len(entries)} results written to {path}")
+    print(f"{len(results['cases'])} results written to {path}")
     sys.exit(0)
 
 report = ufl_oracle.check(backend, ufl_oracle.cases(conventions="original", functions=list(DEFAULT_DELTA)))

@@ -34,6 +34,7 @@ __all__ = [
     "functions",
     "jvp",
     "param_derivatives",
+    "results",
 ]
 
 DEFAULT_SEED = _native.DEFAULT_SEED
@@ -237,6 +238,30 @@ def _response(case, backend):
     loss, _ = _as_f64(loss, "loss")
     grad, _ = _as_f64(grad, "gradient")
     return (case.id, "output", loss.reshape(-1), grad.reshape(-1), "")
+
+
+def _json_number(x):
+    """A number in the file protocol's encoding (non-finite values as strings)."""
+    x = float(x)
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def results(backend, cases, name="python backend", **declared):
+    """The backend's answers to ``cases`` as a ``ufl-results/1`` document (a dict: ``json.dump``
+    it), what ``ufl-oracle check --results`` reads; ``declared`` goes into ``backend`` (e.g.
+    ``precision="float32"``). Records a library's answers once, to replay without it."""
+    entries = []
+    for case in cases:
+        id_, kind, loss, grad, message = _response(case, backend)
+        if kind == "output":
+            entries.append({"id": id_, "loss": [_json_number(x) for x in loss], "grad": [_json_number(g) for g in grad]})
+        else:
+            entries.append({"id": id_, kind: message})
+    return {"format": "ufl-results/1", "backend": dict(name=name, **declared), "cases": entries}
 
 
 def check(backend, cases=None, precision=None, summation=None):
