@@ -12,6 +12,7 @@
 use ufl_oracle::cases::{Case, Extents};
 use ufl_oracle::harness::{Harness, Judging, Response};
 use ufl_oracle::registry::KERAS_EPSILON;
+use ufl_oracle::tolerance::multi_index;
 use ufl_oracle::{Dtype, FunctionId};
 
 /// A value on the tape.
@@ -107,14 +108,7 @@ fn tversky_family(case: &Case) -> Result<(Vec<f64>, Vec<f64>), String> {
     };
     // Every position of every item by its spatial multi-index.
     let positions: Vec<Vec<usize>> = (0..x.positions())
-        .map(|mut k| {
-            let mut s = vec![0; x.spatial.len()];
-            for (i, &n) in x.spatial.iter().enumerate().rev() {
-                s[i] = k % n;
-                k /= n;
-            }
-            s
-        })
+        .map(|k| multi_index(&x.spatial, k))
         .collect();
     let mut terms = Vec::new();
     for b in 0..x.batch {

@@ -103,7 +103,8 @@ fn evaluate<'py>(py: Python<'py>, args: ProblemArgs<'py>) -> PyResult<Pair<'py>>
     ))
 }
 
-/// Every loss entry's value and its derivative along `direction` (forward mode).
+/// Every loss entry's value and its derivative along `direction` (forward mode), flat in the
+/// loss's order (one pass; the loss's shape is `evaluate`'s).
 #[pyfunction]
 fn jvp<'py>(
     py: Python<'py>,
@@ -114,9 +115,11 @@ fn jvp<'py>(
     let d = p
         .jvp(&tensor("direction", &direction)?)
         .map_err(value_error)?;
-    let shape = p.evaluate().map_err(value_error)?.loss_shape;
     let (values, derivatives) = d.iter().map(|x| (x.value, x.derivative)).unzip();
-    Ok((array(py, &shape, values)?, array(py, &shape, derivatives)?))
+    Ok((
+        array(py, &[d.len()], values)?,
+        array(py, &[d.len()], derivatives)?,
+    ))
 }
 
 /// d(sum of the loss)/d(each real parameter): `(name, value, derivative)`.

@@ -36,7 +36,8 @@ def test_evaluate_matches_a_dice_loss_written_here():
     down, _ = ufl_oracle.evaluate("dice_loss", pred - h * v, target)
     assert abs((float(up) - float(down)) / (2 * h) - float((grad * v).sum())) < 1e-6
     values, derivatives = ufl_oracle.jvp("dice_loss", pred, target, v)
-    assert abs(float(derivatives) - float((grad * v).sum())) < 1e-10
+    assert values.shape == derivatives.shape == (1,) and values[0] == float(loss)
+    assert abs(derivatives[0] - float((grad * v).sum())) < 1e-10
     d = ufl_oracle.param_derivatives("dice_loss", pred, target)
     assert set(d) >= {"delta", "smooth"}
 

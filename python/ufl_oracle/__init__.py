@@ -85,7 +85,8 @@ def evaluate(function, pred, target, convention="original", layout=None, dtype=N
 
 def jvp(function, pred, target, direction, convention="original", layout=None, dtype=None, **params):
     """Every loss entry and its derivative along ``direction`` (an array of ``pred``'s shape),
-    by forward-mode differentiation: ``(values, derivatives)``."""
+    by forward-mode differentiation in one pass: ``(values, derivatives)``, 1-D arrays in the
+    order of the loss's entries (``evaluate`` gives the loss's shape)."""
     layout = layout or ("channels-last" if convention == "original" else "channels-first")
     d, _ = _as_f64(direction, "direction")
     return _native.jvp(_problem_args(function, pred, target, convention, layout, dtype, params), d)
@@ -187,6 +188,9 @@ def cases(groups=("default",), functions=None, conventions=None, dtypes=None, la
     return CaseSet(groups, seed, _filter_from(functions, conventions, dtypes, layouts, filter))
 
 
+_default_cases = cases
+
+
 class Report:
     """The verdict of a check: ``text`` (the report ``ufl-oracle check`` prints), ``results``
     (one dict per case: id, verdict, detail, diagnosis, ...), ``tally``, ``ok`` and
@@ -271,7 +275,7 @@ def check(backend, cases=None, precision=None, summation=None):
     for all; ``summation`` is ``"pairwise"`` (default) or ``"sequential"``. Returns a
     :class:`Report`."""
     if cases is None:
-        cases = globals()["cases"]()
+        cases = _default_cases()
     if isinstance(cases, Case):
         cases = [cases]
     chosen = list(cases)

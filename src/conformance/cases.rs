@@ -139,11 +139,13 @@ impl Extents {
             .iter()
             .zip(&self.spatial)
             .fold(0, |acc, (&i, &n)| acc * n + i);
-        let n = self.positions();
-        match self.layout {
-            Layout::ChannelsLast => (b * n + position) * self.classes + c,
-            Layout::ChannelsFirst => (b * self.classes + c) * n + position,
+        Grid {
+            batch: self.batch,
+            spatial: self.positions(),
+            classes: self.classes,
+            channels_last: self.layout == Layout::ChannelsLast,
         }
+        .at(b, position, c)
     }
 }
 
