@@ -7,16 +7,20 @@
 //! `ε_f·|f|/h`.
 //!
 //! **Estimate and error.** With `D(h) = (f(x+h) - f(x-h))/(2h)`, the estimate is Richardson's
-//! `(4·D(h/2) - D(h))/3` and its error estimate is
-//! `|D(h) - D(h/2)|/3 + 32·ε·(|f(x+h)| + |f(x-h)|)/h`: the first term is the truncation error of
-//! `D(h/2)` (which bounds that of the extrapolation), the second the rounding of the values
-//! (each computed to a few ulps; 32 ulps allows for the conditioning of the logarithms and
-//! powers). A coordinate whose stencil `[x-h, x+h]` would cross a kink of the function (a clip
+//! `(4·D(h/2) - D(h))/3` and its error estimate is `|D(h) - D(h/2)|/3 + 3·e/h`: the first term
+//! is the truncation error of `D(h/2)` (which bounds that of the extrapolation), the second the
+//! rounding of the values, `e` the largest bound on the rounding error of the four `f` values
+//! (the extrapolation's weights amplify a value error `e` at most to `3e/h`). The loss's `e`
+//! comes from the same evaluator on [`F64Bound`] numbers: it is set by the magnitude of the
+//! loss's terms, not of their sum, so a loss whose parts cancel (combo's `α·CE - (1-α)·Dice`
+//! near 0) carries the rounding of its parts. A coordinate whose stencil `[x-h, x+h]` would cross a kink of the function (a clip
 //! bound, 0 or 1) or leave the parameter's range is not differenced: the function is not smooth
 //! there, and the estimate would be meaningless.
 
 use crate::conventions::params::{resolve, Hp, ParamValue};
 use crate::engine::eval::Problem;
+use crate::numbers::bound::F64Bound;
+use crate::numbers::real::Real;
 use crate::spec::error::UflError;
 
 /// ε^(1/3) for f64.
@@ -36,27 +40,37 @@ impl FdEstimate {
     }
 }
 
-/// Richardson-extrapolated central difference of `f` at `x` with floor `floor` for the step.
+/// Richardson-extrapolated central difference of `f` at `x` with floor `floor` for the step;
+/// `f` gives its value and a bound on that value's rounding error.
 pub fn central_difference(
-    mut f: impl FnMut(f64) -> Result<f64, UflError>,
+    mut f: impl FnMut(f64) -> Result<(f64, f64), UflError>,
     x: f64,
     floor: f64,
 ) -> Result<FdEstimate, UflError> {
     let h = STEP_SCALE * x.abs().max(floor);
-    let (fp, fm) = (f(x + h)?, f(x - h)?);
-    let (fp2, fm2) = (f(x + h / 2.0)?, f(x - h / 2.0)?);
+    let ((fp, ep), (fm, em)) = (f(x + h)?, f(x - h)?);
+    let ((fp2, ep2), (fm2, em2)) = (f(x + h / 2.0)?, f(x - h / 2.0)?);
     let d1 = (fp - fm) / (2.0 * h);
     let d2 = (fp2 - fm2) / h;
-    let rounding = 32.0 * f64::EPSILON * (fp.abs() + fm.abs()) / h;
+    let rounding = 3.0 * ep.max(em).max(ep2).max(em2) / h;
     Ok(FdEstimate {
         derivative: (4.0 * d2 - d1) / 3.0,
         error: (d1 - d2).abs() / 3.0 + rounding,
     })
 }
 
-/// The summed loss of `problem` (value only).
-fn total(problem: &Problem) -> Result<f64, UflError> {
-    Ok(problem.evaluate_in::<f64>(false)?.loss.iter().sum())
+/// A summed loss evaluated on [`F64Bound`] numbers: its value and the bound on its rounding
+/// error (infinite where the bound is lost).
+fn value_and_bound(loss: &[F64Bound]) -> (f64, f64) {
+    let total = loss.iter().fold(F64Bound::cst(0.0), |acc, &l| acc + l);
+    (total.v, if total.lost { f64::INFINITY } else { total.e })
+}
+
+/// The summed loss of `problem` with the bound on its rounding.
+fn total(problem: &Problem) -> Result<(f64, f64), UflError> {
+    Ok(value_and_bound(
+        &problem.evaluate_in::<F64Bound>(false)?.loss,
+    ))
 }
 
 /// Where the function of a probability has kinks: 0, 1 and the clip bounds of the convention
@@ -87,8 +101,19 @@ pub fn input_gradient(problem: &Problem) -> Result<Vec<Option<FdEstimate>>, UflE
     for (j, &i) in native.iter().enumerate() {
         position[i] = j;
     }
-    let mut pred = prepared.pred.data.clone();
-    let target = &prepared.target.data;
+    let hyper = prepared.hyper.cast::<F64Bound>();
+    let mut pred: Vec<F64Bound> = prepared
+        .pred
+        .data
+        .iter()
+        .map(|&x| F64Bound::cst(x))
+        .collect();
+    let target: Vec<F64Bound> = prepared
+        .target
+        .data
+        .iter()
+        .map(|&x| F64Bound::cst(x))
+        .collect();
     let mut out = Vec::with_capacity(n);
     for (i, &x) in problem.pred.data.iter().enumerate() {
         let h = STEP_SCALE * x.abs().max(floor);
@@ -99,17 +124,15 @@ pub fn input_gradient(problem: &Problem) -> Result<Vec<Option<FdEstimate>>, UflE
         let j = position[i];
         let est = central_difference(
             |v| {
-                pred[j] = v;
-                Ok(prepared
-                    .run::<f64>(&prepared.hyper, &pred, target, false)?
-                    .loss
-                    .iter()
-                    .sum())
+                pred[j] = F64Bound::cst(v);
+                Ok(value_and_bound(
+                    &prepared.run(&hyper, &pred, &target, false)?.loss,
+                ))
             },
             x,
             floor,
         );
-        pred[j] = x;
+        pred[j] = F64Bound::cst(x);
         out.push(Some(est?));
     }
     Ok(out)
@@ -158,13 +181,14 @@ mod tests {
 
     #[test]
     fn central_difference_of_smooth_functions() {
-        let est = central_difference(|x| Ok(x.sin() * x.exp()), 0.7, 1.0).unwrap();
+        let rounded = |v: f64| Ok((v, 4.0 * f64::EPSILON * v.abs()));
+        let est = central_difference(|x| rounded(x.sin() * x.exp()), 0.7, 1.0).unwrap();
         let exact = 0.7f64.cos() * 0.7f64.exp() + 0.7f64.sin() * 0.7f64.exp();
         assert!(est.agrees(exact, 1.0), "{est:?} vs {exact}");
         assert!(est.error < 1e-8, "{est:?}");
         // A wrong derivative is outside the estimate's error.
         assert!(!est.agrees(exact * (1.0 + 1e-6), 1.0));
-        let est = central_difference(|x| Ok(x.ln()), 1e-3, 1e-3).unwrap();
+        let est = central_difference(|x| rounded(x.ln()), 1e-3, 1e-3).unwrap();
         assert!(est.agrees(1e3, 1.0), "{est:?}");
     }
 }
