@@ -777,3 +777,43 @@ fn each_case_is_judged_at_its_own_dtype_in_one_run() {
         assert_eq!(case.case.dtype(), Dtype::F64, "{} failed", r.id);
     }
 }
+
+/// A planted bug behind a strict `clamp` is still named by its bug: where the harness accepts
+/// every clip-gradient rule on the bounds (`paper`, `monai`), the diagnosis tries each variant
+/// under each rule. The answer is the oracle's with δ swapped in the Tversky index and torch
+/// 2.15's strict clamp gradient (torch_unified.py's `--bug delta_on_fp` on the bounds cases).
+#[test]
+fn a_swapped_delta_behind_a_strict_clamp_is_named_on_the_bounds() {
+    use ufl_oracle::eval::Overrides;
+    use ufl_oracle::terms::ClipGradient;
+    let chosen: Vec<_> = default_cases(DEFAULT_SEED)
+        .into_iter()
+        .filter(|c| {
+            c.problem.convention == ufl_oracle::Convention::Paper
+                && c.problem.has_input_on_a_clip_bound()
+                && c.problem.function.name().contains("tversky")
+        })
+        .collect();
+    assert!(chosen.len() >= 4, "{} cases", chosen.len());
+    let planted = Overrides {
+        clip_gradient: Some(ClipGradient::Strict),
+        swap_tversky_delta: true,
+        ..Overrides::default()
+    };
+    let h = Harness::new(chosen, ufl_oracle::harness::Judging::PER_CASE);
+    let report = h.run(|case| {
+        let ev = case.problem.evaluate_with(planted).expect("evaluates");
+        Response::Output {
+            loss: ev.loss,
+            grad: ev.grad,
+        }
+    });
+    let failed = report.tally().failed;
+    assert!(failed >= 4, "{report}");
+    for d in report.failures().filter_map(diagnosis) {
+        assert!(
+            d.contains("the Tversky index weights false positives by δ"),
+            "{d}\n{report}"
+        );
+    }
+}

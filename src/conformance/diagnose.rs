@@ -52,6 +52,10 @@ fn delta_terms(function: FunctionId) -> (bool, bool) {
 /// Label of δ swapped in the Tversky index.
 const TVERSKY_DELTA_SWAPPED: &str =
     "the Tversky index weights false positives by δ (α/β swapped, as Keras 3.15.1 `Tversky`)";
+/// Label of the whole of Keras 3.15.1's `Tversky` loss.
+const KERAS_TVERSKY: &str = "Keras 3.15.1 `Tversky` (α on the false negatives and β on the false \
+     positives, the reverse of its documentation; no smoothing in the numerator, 1e-7 in the \
+     denominator)";
 /// Label of δ swapped in the focal weights.
 const FOCAL_DELTA_SWAPPED: &str =
     "the focal weights swapped (δ on the background class, 1 - δ on the rare class)";
@@ -215,6 +219,25 @@ pub fn variants(problem: &Problem) -> Vec<Variant> {
                 });
             }
         }
+        // Keras 3.15.1 `Tversky` as a whole: its arguments swapped (it names `y_true`
+        // `inputs`), no smoothing in the numerator and `epsilon()` in the denominator.
+        if !focal && real_param(problem, "smooth").is_some() {
+            out.push(Variant {
+                label: KERAS_TVERSKY.to_string(),
+                problem: set(
+                    problem,
+                    &[(
+                        "smooth",
+                        ParamValue::Number(crate::spec::registry::KERAS_EPSILON),
+                    )],
+                ),
+                overrides: Overrides {
+                    region: Some(SmoothingInDenominatorOnly),
+                    swap_tversky_delta: true,
+                    ..Overrides::default()
+                },
+            });
+        }
     }
     // The clip gradient on the bounds under the rules shipped libraries follow (for `paper`
     // and `monai` the harness accepts them; for `original` they are a diagnosis).
@@ -248,16 +271,41 @@ pub fn explain(
             && compare(e_grad, grad, &tol.grad).bad.is_empty()
     };
     let mut found = Vec::new();
-    for v in variants(problem) {
-        let evaluated = if v.overrides == Overrides::default() {
-            v.problem.evaluate()
+    // Where the harness accepts every clip-gradient rule on the bounds (`paper`, `monai`), a
+    // variant is also tried under each of them: a backend with a planted bug and a strict
+    // `clamp` is named by its bug, not left unexplained.
+    let other_rules: Vec<ClipGradient> =
+        if problem.convention != Convention::Original && problem.has_input_on_a_clip_bound() {
+            let own = problem.own_clip_gradient();
+            ClipGradient::ALL
+                .into_iter()
+                .filter(|&r| r != own)
+                .collect()
         } else {
-            v.problem.evaluate_with(v.overrides)
+            Vec::new()
         };
-        if let (Ok(ev), Ok(vt)) = (evaluated, v.problem.tolerances_with(declared, v.overrides)) {
-            if matches(&ev.loss, &ev.grad, &vt) {
-                found.push(v.label);
+    for v in variants(problem) {
+        let under = |overrides: Overrides| {
+            let evaluated = if overrides == Overrides::default() {
+                v.problem.evaluate()
+            } else {
+                v.problem.evaluate_with(overrides)
+            };
+            match (evaluated, v.problem.tolerances_with(declared, overrides)) {
+                (Ok(ev), Ok(vt)) => matches(&ev.loss, &ev.grad, &vt),
+                _ => false,
             }
+        };
+        let matched = under(v.overrides)
+            || (v.overrides.clip_gradient.is_none()
+                && other_rules.iter().any(|&rule| {
+                    under(Overrides {
+                        clip_gradient: Some(rule),
+                        ..v.overrides
+                    })
+                }));
+        if matched {
+            found.push(v.label);
         }
     }
     for (label, g, g_tol) in gradient_variants(problem, expected, tol, declared) {
