@@ -200,6 +200,30 @@ impl CaseSet {
         }
     }
 
+    /// A set of the caller's own problems, each `(id, problem)`: the case `custom/<id>` in
+    /// group `custom`, judged as any other.
+    #[staticmethod]
+    fn custom(problems: Vec<(String, ProblemArgs<'_>)>) -> PyResult<CaseSet> {
+        let mut cases: Vec<Case> = Vec::with_capacity(problems.len());
+        for (id, args) in problems {
+            let id = format!("custom/{id}");
+            if cases.iter().any(|c| c.id == id) {
+                return Err(PyValueError::new_err(format!("two cases named {id}")));
+            }
+            cases.push(Case {
+                id,
+                groups: vec!["custom".to_string()],
+                problem: args.problem()?,
+                seed: None,
+            });
+        }
+        Ok(CaseSet {
+            cases,
+            seed: ufl_oracle::cases::DEFAULT_SEED,
+            filter: String::new(),
+        })
+    }
+
     fn __len__(&self) -> usize {
         self.cases.len()
     }

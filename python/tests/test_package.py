@@ -125,3 +125,23 @@ def test_check_agrees_case_for_case_with_the_command_line(tmp_path):
         assert len(mine) == len(chosen) > 2000
         assert theirs == mine
         assert cli.returncode == report.exit_code == (0 if bug is None else 1)
+
+
+def test_custom_cases_are_judged_as_the_built_in_ones():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(1, 5, 4, 2))
+    pred = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    target = np.eye(2)[rng.integers(0, 2, size=(1, 5, 4))]
+    entries = [dict(id=f"mine/{d}", function="tversky_loss", pred=pred, target=target, params={"delta": d}) for d in (0.3, 0.7)]
+    chosen = ufl_oracle.custom_cases(entries)
+    assert [c.id for c in chosen] == ["custom/mine/0.3", "custom/mine/0.7"]
+    assert all(c.layout == "channels-last" and c.params["delta"] in (0.3, 0.7) for c in chosen)
+    report = ufl_oracle.check(backend(), chosen)
+    assert report.ok and report.tally["passed"] == 2, report.text
+    bad = ufl_oracle.check(backend(bug="delta_on_fp"), chosen)
+    assert bad.exit_code == 1 and len(bad.failures()) == 2
+    assert all("weights false positives by δ" in f["diagnosis"] for f in bad.failures()), bad.text
+    with pytest.raises(ValueError, match="two cases"):
+        ufl_oracle.custom_cases(entries + entries[:1])
+    with pytest.raises(ValueError):
+        ufl_oracle.custom_cases([dict(id="x", function="no_such_loss", pred=pred, target=target)])

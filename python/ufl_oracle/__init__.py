@@ -30,6 +30,7 @@ __all__ = [
     "Skip",
     "cases",
     "check",
+    "custom_cases",
     "evaluate",
     "functions",
     "jvp",
@@ -189,6 +190,27 @@ def cases(groups=("default",), functions=None, conventions=None, dtypes=None, la
 
 
 _default_cases = cases
+
+
+def custom_cases(entries):
+    """A :class:`CaseSet` of your own inputs, for what the built-in cases do not reach (a
+    library's own input format, a shape or parameter value of yours). Each entry is a dict with
+    ``id``, ``function``, ``pred`` and ``target`` and optionally ``convention`` (default
+    ``"original"``), ``layout`` (the convention's own), ``dtype`` (``pred``'s) and ``params``;
+    the case is ``custom/<id>``, judged as every other (inputs the reference refuses, such as
+    mismatched shapes, make a case whose answer must be an error). Raises ``ValueError`` on an
+    unknown function, convention, layout or dtype and on two entries with one id."""
+    problems = []
+    for e in entries:
+        params = dict(e.get("params", {}))
+        convention = e.get("convention", "original")
+        layout = e.get("layout") or ("channels-last" if convention == "original" else "channels-first")
+        args = _problem_args(e["function"], e["pred"], e["target"], convention, layout, e.get("dtype"), params)
+        problems.append((str(e["id"]), args))
+    native = _native.CaseSet.custom(problems)
+    cs = CaseSet.__new__(CaseSet)
+    cs.seed, cs.filter, cs._native, cs._cases = DEFAULT_SEED, "", native, None
+    return cs
 
 
 class Report:
