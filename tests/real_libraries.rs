@@ -1,8 +1,10 @@
 //! Results recorded from real shipped libraries (`tests/recorded/`, made by the scripts beside
 //! them), replayed through `ufl-oracle check` without those libraries: MONAI 1.6.1 on torch
 //! 2.11.0 and 2.15.0 (whose `clamp` gradients on the bounds differ), a PyTorch transcription
-//! of the original TensorFlow code, and JAX 0.10.2's focal Tversky loss with two clips, each
-//! case computed in its own dtype. Every faithful one must pass with no precision flag, the
+//! of the original TensorFlow code, JAX 0.10.2's focal Tversky loss with two clips, a plain
+//! PyTorch `paper` unified loss (correct, and with δ on the false positives),
+//! segmentation_models_pytorch 0.6.0 `TverskyLoss` and Keras 3.15.1 `Tversky`, each case
+//! computed in its own dtype. Every faithful one must pass with no precision flag, the
 //! report must name the clip rule each release followed, and `jnp.clip` must fail where its
 //! gradient differs, named.
 
@@ -152,4 +154,168 @@ fn jax_passes_with_a_select_clip_and_jnp_clip_is_named_on_the_bounds() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes the `edge` and `random` cases that `filter` selects (the default seed) to a fresh
+/// folder and returns its case file.
+fn edge_and_random_cases(name: &str, filter: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ufl-oracle-{name}-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
+        .args([
+            "cases",
+            "--groups",
+            "edge,random",
+            "--filter",
+            filter,
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("the command line runs");
+    assert!(out.status.success(), "{out:?}");
+    dir.join("cases.json")
+}
+
+/// The failures of a report, counted by diagnosis (its first variant, before "; or"), and the
+/// verdict counts.
+fn diagnoses(report: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in report["cases"].as_array().unwrap() {
+        if c["verdict"] == "fail" {
+            let d = c["diagnosis"]
+                .as_str()
+                .or(c["detail"].as_str())
+                .unwrap_or("(none)");
+            let first = d
+                .split("; or ")
+                .next()
+                .unwrap()
+                .trim_start_matches("matches ");
+            *out.entry(first.chars().take(60).collect()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Every expected diagnosis seen exactly as often as listed, and nothing else.
+fn assert_diagnoses(report: &Value, text: &str, expected: &[(&str, usize)]) {
+    let seen = diagnoses(report);
+    let listed: std::collections::BTreeMap<String, usize> =
+        expected.iter().map(|(d, n)| (d.to_string(), *n)).collect();
+    assert_eq!(seen, listed, "{text}");
+}
+
+/// A plain PyTorch implementation of the `paper` unified losses
+/// (`python/examples/torch_unified.py --record`, torch 2.15.0): every case passes, `clamp`'s
+/// strict gradient on the bounds accepted as a rule `paper` admits; with δ on the false
+/// positives every case it fails is named by that swap, on the bounds too.
+#[test]
+fn a_plain_torch_paper_unified_loss_passes_and_its_planted_delta_swap_is_named() {
+    let cases = edge_and_random_cases(
+        "torch-paper",
+        "function=asym_unified_focal_loss|sym_unified_focal_loss,convention=paper",
+    );
+    let cases = cases.to_str().unwrap();
+    let (code, text, report) = check(cases, "torch-2.15.0-paper-unified.results.json", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["summary"]["cases"], 145, "{text}");
+    assert_eq!(report["summary"]["passed"], 145, "{text}");
+    let (code, text, report) = check(
+        cases,
+        "torch-2.15.0-paper-unified-delta-on-fp.results.json",
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    let failed = report["summary"]["failed"].as_u64().unwrap() as usize;
+    assert!(failed > 100, "{text}");
+    assert_diagnoses(
+        &report,
+        &text,
+        &[(
+            "the Tversky index weights false positives by δ (α/β swapped,",
+            failed,
+        )],
+    );
+}
+
+/// segmentation_models_pytorch 0.6.0 `TverskyLoss` as the original's Dice, Tversky and focal
+/// Tversky losses (`python/examples/smp_tversky.py --record`): each documented difference is
+/// named where it is the only one; the counts are those of the recording.
+#[test]
+fn smp_tversky_loss_fails_with_its_documented_differences_named() {
+    let cases = edge_and_random_cases(
+        "smp",
+        "function=dice_loss|tversky_loss|focal_tversky_loss,convention=original",
+    );
+    let (code, text, report) = check(
+        cases.to_str().unwrap(),
+        "smp-0.6.0-torch-2.15.0.results.json",
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    // The counts are the recording's; a change in either the oracle's diagnosis or the file
+    // fails here. "none of the known variants": two differences in one case (a batch > 1
+    // with an empty class, a focal case with a batch > 1, soft targets, where smp's
+    // `(Σp + Σy - ‖p - y‖₁)/2` is Σ min(p, y), not Σ p·y). "the gradient matches none": the
+    // subgradient 0 of `|p - y|` at `p = y` (perfect and on-bound predictions).
+    assert_diagnoses(
+        &report,
+        &text,
+        &[
+            (
+                "TP, FN and FP pooled over the batch (as segmentation_models_",
+                30,
+            ),
+            (
+                "classes with no positive pixel zeroed (as segmentation_model",
+                18,
+            ),
+            ("none of the known variants of `original`", 55),
+            ("predictions not clipped (as kornia), not `original`", 3),
+            (
+                "the focal Tversky power applied after the class mean (as seg",
+                18,
+            ),
+            (
+                "the loss matches `original`; the gradient matches none of th",
+                10,
+            ),
+        ],
+    );
+}
+
+/// Keras 3.15.1 `Tversky` on torch as the original's Dice and Tversky losses
+/// (`python/examples/keras_tversky.py --record`): named as Keras' own variant (α and β
+/// swapped against its documentation, smoothing only in the denominator) where that is the
+/// only difference.
+#[test]
+fn keras_tversky_fails_named_as_keras() {
+    let cases = edge_and_random_cases(
+        "keras",
+        "function=dice_loss|tversky_loss,convention=original",
+    );
+    let (code, text, report) = check(
+        cases.to_str().unwrap(),
+        "keras-3.15.1-torch-2.15.0.results.json",
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    // The counts are the recording's. The swap alone where the smoothing cannot be told
+    // apart (Keras' own variant matches too, second); Keras' variant alone where it can; "none":
+    // float64 cases, whose loss Keras rounds to float32 on top.
+    assert_diagnoses(
+        &report,
+        &text,
+        &[
+            (
+                "Keras 3.15.1 `Tversky` (α on the false negatives and β on th",
+                30,
+            ),
+            ("none of the known variants of `original`", 3),
+            (
+                "the Tversky index weights false positives by δ (α/β swapped,",
+                47,
+            ),
+        ],
+    );
 }
