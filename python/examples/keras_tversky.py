@@ -22,7 +22,6 @@ two functions, torch 2.15.0; 62 pass, 146 fail):
 | ``axis=None`` (the default) pools every item and class into one index | not used here | "TP, FN and FP pooled over the batch …" for the batch; the oracle has no variant for the classes |
 """
 
-import json
 import os
 import sys
 
@@ -60,13 +59,5 @@ def chosen(groups=("default",)):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    if "--record" in sys.argv:
-        path = sys.argv[sys.argv.index("--record") + 1]
-        results = ufl_oracle.results(backend, chosen(groups=RECORDED), name=f"keras {keras.__version__} Tversky, torch backend {torch.__version__}")
-        with open(path, "w") as f:
-            json.dump(results, f)
-        print(f"{len(results['cases'])} results written to {path}")
-        sys.exit(0)
-    report = ufl_oracle.check(backend, chosen())
-    print(report)
-    sys.exit(report.exit_code)
+    name = f"keras {keras.__version__} Tversky, torch backend {torch.__version__}"
+    sys.exit(ufl_oracle.script(backend, chosen(), name=name, recorded=chosen(groups=RECORDED)))

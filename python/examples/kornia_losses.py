@@ -33,7 +33,6 @@ The present-classes, numerator-smoothing and no-clip variants exist in the oracl
 original's Tversky family only; on `paper` these differences are caught, not named.
 """
 
-import json
 import sys
 
 import numpy as np
@@ -87,18 +86,6 @@ def backend(case):
     return ufl_oracle.torch.autograd(kornia_loss(case.function))(case)
 
 
-chosen = make_cases
-
-
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    if "--record" in sys.argv:
-        path = sys.argv[sys.argv.index("--record") + 1]
-        results = ufl_oracle.results(backend, chosen(), name=f"kornia {kornia.__version__}, torch {torch.__version__}")
-        with open(path, "w") as f:
-            json.dump(results, f)
-        print(f"{len(results['cases'])} results written to {path}")
-        sys.exit(0)
-    report = ufl_oracle.check(backend, chosen())
-    print(report)
-    sys.exit(report.exit_code)
+    sys.exit(ufl_oracle.script(backend, make_cases(), name=f"kornia {kornia.__version__}, torch {torch.__version__}"))

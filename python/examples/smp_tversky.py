@@ -29,7 +29,6 @@ the clip bounds). ``tests/real_libraries.rs`` replays the recorded edge and rand
 holds these diagnoses to their counts there.
 """
 
-import json
 import sys
 
 import torch
@@ -71,13 +70,5 @@ def chosen(groups=("default",)):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    if "--record" in sys.argv:
-        path = sys.argv[sys.argv.index("--record") + 1]
-        results = ufl_oracle.results(backend, chosen(groups=RECORDED), name=f"segmentation_models_pytorch {smp.__version__} TverskyLoss, torch {torch.__version__}")
-        with open(path, "w") as f:
-            json.dump(results, f)
-        print(f"{len(results['cases'])} results written to {path}")
-        sys.exit(0)
-    report = ufl_oracle.check(backend, chosen())
-    print(report)
-    sys.exit(report.exit_code)
+    name = f"segmentation_models_pytorch {smp.__version__} TverskyLoss, torch {torch.__version__}"
+    sys.exit(ufl_oracle.script(backend, chosen(), name=name, recorded=chosen(groups=RECORDED)))

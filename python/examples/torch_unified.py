@@ -26,7 +26,6 @@ makes a float32 tensor from the Python floats: its float64 cases failed by 1e-8 
 rounded to float32), "matches none of the known variants".
 """
 
-import json
 import sys
 
 import torch
@@ -118,22 +117,11 @@ def backend(bug=None):
     return run
 
 
-def main(argv):
-    bug = argv[argv.index("--bug") + 1] if "--bug" in argv else None
-    chosen = ufl_oracle.cases(conventions="paper", functions=list(FUNCTIONS))
-    if "--record" in argv:  # the edge and random cases: the recorded files stay small
-        chosen = ufl_oracle.cases(groups=["edge", "random"], conventions="paper", functions=["asym_unified_focal_loss", "sym_unified_focal_loss"])
-        path = argv[argv.index("--record") + 1]
-        results = ufl_oracle.results(backend(bug), chosen, name=f"torch {torch.__version__}, plain paper losses")
-        with open(path, "w") as f:
-            json.dump(results, f)
-        print(f"{len(results['cases'])} results written to {path}")
-        return 0
-    report = ufl_oracle.check(backend(bug), chosen)
-    print(report)
-    return report.exit_code
-
-
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    sys.exit(main(sys.argv[1:]))
+    bug = sys.argv[sys.argv.index("--bug") + 1] if "--bug" in sys.argv else None
+    chosen = ufl_oracle.cases(conventions="paper", functions=list(FUNCTIONS))
+    # --record answers the edge and random cases of the unified losses: the files stay small.
+    recorded = ufl_oracle.cases(groups=["edge", "random"], conventions="paper", functions=["asym_unified_focal_loss", "sym_unified_focal_loss"])
+    name = f"torch {torch.__version__}, plain paper losses"
+    sys.exit(ufl_oracle.script(backend(bug), chosen, name=name, recorded=recorded))

@@ -145,3 +145,15 @@ def test_custom_cases_are_judged_as_the_built_in_ones():
         ufl_oracle.custom_cases(entries + entries[:1])
     with pytest.raises(ValueError):
         ufl_oracle.custom_cases([dict(id="x", function="no_such_loss", pred=pred, target=target)])
+
+
+def test_script_checks_or_records(tmp_path, capsys):
+    chosen = ufl_oracle.cases(groups="edge", filter=TVERSKY_FAMILY)
+    assert ufl_oracle.script(backend(), chosen, argv=[]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    assert ufl_oracle.script(backend(bug="delta_on_fp"), chosen, argv=[]) == 1
+    path = tmp_path / "results.json"
+    assert ufl_oracle.script(backend(), chosen, name="numpy", argv=["--record", str(path)]) == 0
+    document = json.loads(path.read_text())
+    assert document["format"] == "ufl-results/1" and document["backend"]["name"] == "numpy"
+    assert [e["id"] for e in document["cases"]] == [c.id for c in chosen]

@@ -36,6 +36,7 @@ __all__ = [
     "jvp",
     "param_derivatives",
     "results",
+    "script",
 ]
 
 DEFAULT_SEED = _native.DEFAULT_SEED
@@ -307,3 +308,22 @@ def check(backend, cases=None, precision=None, summation=None):
     responses = [_response(case, backend) for case in chosen]
     text, report_json, ok, code = native.judge([c.id for c in chosen], responses, precision, summation)
     return Report(text, report_json, ok, code)
+
+
+def script(backend, cases, name="python backend", recorded=None, argv=None):
+    """The command line of a backend script: with ``--record FILE`` writes the backend's answers
+    to ``recorded`` (default: ``cases``) as a ``ufl-results/1`` file, else checks it on
+    ``cases`` and prints the report. Returns the exit code (``sys.exit(script(...))``)."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if "--record" in argv:
+        path = argv[argv.index("--record") + 1]
+        document = results(backend, cases if recorded is None else recorded, name=name)
+        with open(path, "w") as f:
+            json.dump(document, f)
+        print(f"{len(document['cases'])} results written to {path}")
+        return 0
+    report = check(backend, cases)
+    print(report)
+    return report.exit_code
