@@ -16,6 +16,21 @@
 //! derivative of every sum) and the tail on dual numbers, which is forward-mode automatic
 //! differentiation of the same value code, fused.
 //!
+//! **Cost per position.** Only channels with a focal term call `math.rs`; the Tversky sums
+//! and their gradient are products and sums. Per element of such a channel:
+//!
+//! | pass | `ln q` | focal factor `(1-q)^γ` (and `(1-q)^(γ-1)` in the gradient pass) |
+//! |---|---|---|
+//! | statistics | 1 | none for γ ∈ {0, 1, 2}; one `sqrt` for γ = ½; otherwise `ln_dd` + `exp_dd` (2) |
+//! | gradient | 1 (recomputed, not stored) | none for γ ∈ {0, 1, 2}; `sqrt` and a division for γ = ½; otherwise `ln_dd` + 2 `exp_dd` (3) |
+//!
+//! So a two-class `asym_unified_focal_loss` (a focal term on both channels, the power on the
+//! background only) costs per position 2 `ln` and 1 `sqrt` in each pass at its default γ = ½
+//! in every convention, and 2 `ln` + 2 (statistics) or 2 `ln` + 3 (gradient) at any other γ;
+//! `sym_unified_focal_loss` carries the power on both channels; with C classes (`paper`) it is
+//! C `ln` and one power per class that carries one. `dice_loss`, `tversky_loss` and
+//! `focal_tversky_loss` call none (their powers act on per-(item, class) sums, in the tail).
+//!
 //! **Same semantics.** Every per-element expression and the order in which the parts add into
 //! an element are the generic evaluator's (`kernel.rs`); the clip rules, the dtype-rounded
 //! bounds, MONAI's materialised `1 - p`, the NaN of the original's `x·x^(-γ)` at `x = 0` and
