@@ -18,7 +18,8 @@ two functions, torch 2.15.0; 62 pass, 146 fail):
 |---|---|---|
 | the code names ``y_true`` ``inputs``, so ``alpha`` weights the false negatives and ``beta`` the false positives, the reverse of its documentation | δ ≠ 0.5 | "the Tversky index weights false positives by δ (α/β swapped, as Keras 3.15.1 `Tversky`); or Keras 3.15.1 `Tversky` (…)" where the smoothing cannot be told apart (77) |
 | with that, no smoothing in the numerator and ``epsilon()`` = 1e-7 in the denominator (the original: ``smooth`` = 1e-6 in both) | small TP, or float64 | "Keras 3.15.1 `Tversky` (α on the false negatives and β on the false positives, the reverse of its documentation; no smoothing in the numerator, 1e-7 in the denominator)" (41), or with δ = 0.5 "the smoothing in the denominator only" (3) or "`smooth` = 1e-7 instead of 1e0" (2) |
-| the loss of a float64 case rounded to float32 (``dtype="float64"`` does not reach the reduction; the gradient is float64) on top of the rows above | float64 | "matches none of the known variants" (20, with 3 float64 cases the original refuses: rank 3 raises there, Keras answers) |
+| the loss of a float64 case rounded to float32 (``dtype="float64"`` does not reach the reduction; the gradient is float64) on top of the rows above | float64 | "matches none of the known variants" (20) |
+| any rank accepted | rank 3 | the original raises, Keras answers: failed, "the reference raises (the original raises ValueError: Metric: …); the backend returned a value" (3) |
 | ``axis=None`` (the default) pools every item and class into one index | not used here | "TP, FN and FP pooled over the batch …" for the batch; the oracle has no variant for the classes |
 """
 

@@ -22,6 +22,7 @@ functions; ``--record`` and ``tests/real_libraries.rs`` keep the diagnoses):
 | no clip before the focal Tversky loss | predictions outside ``[ε, 1-ε]`` | "predictions not clipped (as kornia)" (7) |
 | TP is ``(Σp + Σy - ‖p - y‖₁)/2``: ``|p - y|`` has subgradient 0 where ``p = y`` | perfect and on-bound predictions | "the loss matches `original`; the gradient matches none of the known variants" (27) |
 | the same TP is ``Σ min(p, y)``, which is ``Σ p·y`` only for hard targets | soft targets | "matches none of the known variants" |
+| any rank accepted | rank 3 | the original raises, smp answers: failed, "the reference raises (the original raises ValueError: Metric: …); the backend returned a value" (5) |
 | two of the rows above in one case (a batch > 1 with an empty class, focal with a batch > 1, …) | | "matches none of the known variants" (119 with the row above) |
 
 68 of the 318 cases pass (a batch of 1, every class present, hard targets, predictions inside
