@@ -116,23 +116,13 @@ fn a_pytorch_transcription_of_the_original_passes_every_case_in_its_own_dtype() 
 /// splits the gradient of a tie, TensorFlow's `K.clip` passes 1).
 #[test]
 fn jax_passes_with_a_select_clip_and_jnp_clip_is_named_on_the_bounds() {
-    let dir = std::env::temp_dir().join(format!("ufl-oracle-jax-cases-{}", std::process::id()));
-    let status = Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
-        .args(["cases", "--groups", "edge,random", "--filter"])
-        .arg("function=focal_tversky_loss,convention=original")
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .expect("the command line runs");
-    assert!(status.status.success());
-    let cases = dir.join("cases.json");
-    let cases = cases.to_str().unwrap();
-    let (code, text, report) = check(cases, "jax-0.10.2-select-clip.results.json", &[]);
+    let focal_tversky = "function=focal_tversky_loss,convention=original";
+    let (code, text, report) = replay(focal_tversky, "jax-0.10.2-select-clip.results.json");
     assert_eq!(code, 0, "{text}");
     assert_eq!(report["summary"]["cases"], 63, "{text}");
     assert_eq!(report["summary"]["failed"], 0, "{text}");
 
-    let (code, text, report) = check(cases, "jax-0.10.2-jnp-clip.results.json", &[]);
+    let (code, text, report) = replay(focal_tversky, "jax-0.10.2-jnp-clip.results.json");
     assert_eq!(code, 1, "{text}");
     let failed: Vec<&Value> = report["cases"]
         .as_array()
@@ -153,13 +143,16 @@ fn jax_passes_with_a_select_clip_and_jnp_clip_is_named_on_the_bounds() {
             "{id}: {diagnosis}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Writes the `edge` and `random` cases that `filter` selects (the default seed) to a fresh
-/// folder and returns its case file.
-fn edge_and_random_cases(name: &str, filter: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ufl-oracle-{name}-{}", std::process::id()));
+/// Replays `results` on the `edge` and `random` cases that `filter` selects (the default
+/// seed), written afresh by `ufl-oracle cases` to a folder removed afterwards.
+fn replay(filter: &str, results: &str) -> (i32, String, Value) {
+    let dir = std::env::temp_dir().join(format!(
+        "ufl-oracle-replay-{}-{}",
+        std::process::id(),
+        Path::new(results).file_stem().unwrap().to_string_lossy()
+    ));
     let out = Command::new(env!("CARGO_BIN_EXE_ufl-oracle"))
         .args([
             "cases",
@@ -173,7 +166,9 @@ fn edge_and_random_cases(name: &str, filter: &str) -> PathBuf {
         .output()
         .expect("the command line runs");
     assert!(out.status.success(), "{out:?}");
-    dir.join("cases.json")
+    let answer = check(dir.join("cases.json").to_str().unwrap(), results, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    answer
 }
 
 /// The failures of a report, counted by diagnosis (its first variant, before "; or"), and the
@@ -211,19 +206,14 @@ fn assert_diagnoses(report: &Value, text: &str, expected: &[(&str, usize)]) {
 /// positives every case it fails is named by that swap, on the bounds too.
 #[test]
 fn a_plain_torch_paper_unified_loss_passes_and_its_planted_delta_swap_is_named() {
-    let cases = edge_and_random_cases(
-        "torch-paper",
-        "function=asym_unified_focal_loss|sym_unified_focal_loss,convention=paper",
-    );
-    let cases = cases.to_str().unwrap();
-    let (code, text, report) = check(cases, "torch-2.15.0-paper-unified.results.json", &[]);
+    let unified = "function=asym_unified_focal_loss|sym_unified_focal_loss,convention=paper";
+    let (code, text, report) = replay(unified, "torch-2.15.0-paper-unified.results.json");
     assert_eq!(code, 0, "{text}");
     assert_eq!(report["summary"]["cases"], 145, "{text}");
     assert_eq!(report["summary"]["passed"], 145, "{text}");
-    let (code, text, report) = check(
-        cases,
+    let (code, text, report) = replay(
+        unified,
         "torch-2.15.0-paper-unified-delta-on-fp.results.json",
-        &[],
     );
     assert_eq!(code, 1, "{text}");
     let failed = report["summary"]["failed"].as_u64().unwrap() as usize;
@@ -243,14 +233,9 @@ fn a_plain_torch_paper_unified_loss_passes_and_its_planted_delta_swap_is_named()
 /// named where it is the only one; the counts are those of the recording.
 #[test]
 fn smp_tversky_loss_fails_with_its_documented_differences_named() {
-    let cases = edge_and_random_cases(
-        "smp",
+    let (code, text, report) = replay(
         "function=dice_loss|tversky_loss|focal_tversky_loss,convention=original",
-    );
-    let (code, text, report) = check(
-        cases.to_str().unwrap(),
         "smp-0.6.0-torch-2.15.0.results.json",
-        &[],
     );
     assert_eq!(code, 1, "{text}");
     // The counts are the recording's; a change in either the oracle's diagnosis or the file
@@ -290,14 +275,9 @@ fn smp_tversky_loss_fails_with_its_documented_differences_named() {
 /// only difference.
 #[test]
 fn keras_tversky_fails_named_as_keras() {
-    let cases = edge_and_random_cases(
-        "keras",
+    let (code, text, report) = replay(
         "function=dice_loss|tversky_loss,convention=original",
-    );
-    let (code, text, report) = check(
-        cases.to_str().unwrap(),
         "keras-3.15.1-torch-2.15.0.results.json",
-        &[],
     );
     assert_eq!(code, 1, "{text}");
     // The counts are the recording's. The swap alone where the smoothing cannot be told

@@ -149,10 +149,10 @@ class CaseSet:
     ``default``), a seed (of the random cases) and a filter (``function=…,convention=…``,
     see the harness documentation), in the oracle's order."""
 
-    def __init__(self, groups=("default",), seed=None, filter=""):
+    def __init__(self, groups=("default",), seed=None, filter="", native=None):
         self.seed = DEFAULT_SEED if seed is None else int(seed)
         self.filter = filter
-        self._native = _native.CaseSet(list(groups), self.seed, filter)
+        self._native = native if native is not None else _native.CaseSet(list(groups), self.seed, filter)
         self._cases = None
 
     def __len__(self):
@@ -208,10 +208,7 @@ def custom_cases(entries):
         layout = e.get("layout") or ("channels-last" if convention == "original" else "channels-first")
         args = _problem_args(e["function"], e["pred"], e["target"], convention, layout, e.get("dtype"), params)
         problems.append((str(e["id"]), args))
-    native = _native.CaseSet.custom(problems)
-    cs = CaseSet.__new__(CaseSet)
-    cs.seed, cs.filter, cs._native, cs._cases = DEFAULT_SEED, "", native, None
-    return cs
+    return CaseSet(native=_native.CaseSet.custom(problems))
 
 
 class Report:

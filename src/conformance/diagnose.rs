@@ -11,7 +11,6 @@
 
 use crate::conformance::tolerance::{compare, Declared, Summation, Tolerances};
 use crate::conventions::params::{resolve, Hp, ParamValue};
-use crate::conventions::terms::ClipGradient;
 use crate::engine::eval::{Evaluation, Overrides, Problem};
 use crate::spec::registry::{Convention, FunctionId};
 
@@ -242,8 +241,7 @@ pub fn variants(problem: &Problem) -> Vec<Variant> {
     // The clip gradient on the bounds under the rules shipped libraries follow (for `paper`
     // and `monai` the harness accepts them; for `original` they are a diagnosis).
     if problem.has_input_on_a_clip_bound() {
-        let own = problem.own_clip_gradient();
-        for rule in ClipGradient::ALL.into_iter().filter(|&r| r != own) {
+        for rule in problem.other_clip_gradients() {
             out.push(Variant {
                 label: format!("the {}", rule.describe()),
                 problem: problem.clone(),
@@ -274,16 +272,11 @@ pub fn explain(
     // Where the harness accepts every clip-gradient rule on the bounds (`paper`, `monai`), a
     // variant is also tried under each of them: a backend with a planted bug and a strict
     // `clamp` is named by its bug, not left unexplained.
-    let other_rules: Vec<ClipGradient> =
-        if problem.convention != Convention::Original && problem.has_input_on_a_clip_bound() {
-            let own = problem.own_clip_gradient();
-            ClipGradient::ALL
-                .into_iter()
-                .filter(|&r| r != own)
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let other_rules = if problem.has_input_on_a_clip_bound() {
+        problem.accepted_clip_alternatives()
+    } else {
+        Vec::new()
+    };
     for v in variants(problem) {
         let under = |overrides: Overrides| {
             let evaluated = if overrides == Overrides::default() {

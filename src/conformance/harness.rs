@@ -25,7 +25,6 @@ use crate::conformance::tolerance::{
 use crate::conventions::terms::ClipGradient;
 use crate::engine::eval::{Evaluation, Overrides, Problem};
 use crate::spec::error::UflError;
-use crate::spec::registry::Convention;
 use crate::spec::tensor::Dtype;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -172,13 +171,9 @@ pub struct ClipAlternative {
 /// The alternatives of [`Expectation::clip_alternatives`]: computed, not waived — every entry
 /// of the output is compared under the alternative rule, not only those on the bounds.
 fn clip_alternatives(problem: &Problem, judged_at: Declared) -> Vec<ClipAlternative> {
-    if problem.convention == Convention::Original {
-        return Vec::new();
-    }
-    let own = problem.own_clip_gradient();
-    ClipGradient::ALL
+    problem
+        .accepted_clip_alternatives()
         .into_iter()
-        .filter(|&rule| rule != own)
         .filter_map(|rule| {
             Some(ClipAlternative {
                 rule,

@@ -168,6 +168,24 @@ impl Problem {
         }
     }
 
+    /// The clip-gradient rules other than the convention's own, in [`ClipGradient::ALL`]'s
+    /// order.
+    pub fn other_clip_gradients(&self) -> impl Iterator<Item = ClipGradient> {
+        let own = self.own_clip_gradient();
+        ClipGradient::ALL.into_iter().filter(move |&r| r != own)
+    }
+
+    /// The rules the harness accepts on the clip bounds besides the convention's own: every
+    /// other rule for `paper` and `monai` (whose definitions leave the bounds open), none for
+    /// `original` (TensorFlow's rule, bug for bug).
+    pub fn accepted_clip_alternatives(&self) -> Vec<ClipGradient> {
+        if self.convention == Convention::Original {
+            Vec::new()
+        } else {
+            self.other_clip_gradients().collect()
+        }
+    }
+
     /// True when some prediction entry lies exactly on a bound of the convention's clip (a
     /// probability input equal to `dtype(ε)` or `dtype(1-ε)`), where the gradient rules of
     /// [`ClipGradient`] differ. Logits (`paper`) are clipped after the softmax: never counted.
