@@ -10,7 +10,9 @@
 //!
 //! `cargo bench --bench fast [-- FILTER]` (a few minutes on 2 cores; a FILTER, a substring of
 //! the names, skips the checks of the configurations it excludes). The element passes run on
-//! rayon's global pool of `UFL_BENCH_THREADS` threads (default 1). `UFL_BENCH_EXPORT=DIR` writes each
+//! rayon's global pool of `UFL_BENCH_THREADS` threads (default 1), with the element code of
+//! `UFL_BENCH_ISA` (`avx512`, `avx2` or `scalar`; default the widest the processor has, and one
+//! it lacks is refused), so that one machine measures each instruction set. `UFL_BENCH_EXPORT=DIR` writes each
 //! selected configuration's inputs as `.npy` files (float64 values, float32-representable for the
 //! float32 cases) to `DIR` and exits: `benches/compare_torch.py` times MONAI on those arrays.
 
@@ -226,7 +228,26 @@ fn filter() -> Option<String> {
     None
 }
 
+/// The instruction set of `UFL_BENCH_ISA`, or the widest available.
+fn isa() -> fast::Isa {
+    let available = fast::Isa::available();
+    let isa = match std::env::var("UFL_BENCH_ISA").as_deref() {
+        Err(_) => fast::Isa::best(),
+        Ok("avx512") => fast::Isa::Avx512,
+        Ok("avx2") => fast::Isa::Avx2,
+        Ok("scalar") => fast::Isa::Scalar,
+        Ok(other) => panic!("UFL_BENCH_ISA={other}: expected avx512, avx2 or scalar"),
+    };
+    assert!(
+        available.contains(&isa),
+        "UFL_BENCH_ISA: this processor lacks {isa:?} (it has {available:?})"
+    );
+    eprintln!("element code: {isa:?}");
+    isa
+}
+
 fn bench(c: &mut Criterion) {
+    let isa = isa();
     let threads = std::env::var("UFL_BENCH_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
@@ -245,7 +266,13 @@ fn bench(c: &mut Criterion) {
     let filter = filter();
     for config in configs() {
         let name = config.name();
-        let modes = ["value", "value+grad", "jvp"];
+        let modes = [
+            "value",
+            "value+grad",
+            "jvp",
+            "floor/read2",
+            "floor/read2write1",
+        ];
         if let Some(f) = &filter {
             if !modes
                 .iter()
@@ -265,18 +292,59 @@ fn bench(c: &mut Criterion) {
             println!("exported {stem}");
             continue;
         }
+        let wants = |mode: &str| {
+            filter
+                .as_ref()
+                .is_none_or(|f| format!("{mode}/{name}").contains(f.as_str()))
+        };
+        if wants("floor/read2") || wants("floor/read2write1") {
+            floors(c, &name, &problem);
+        }
+        if !(wants("value") || wants("value+grad") || wants("jvp")) {
+            continue;
+        }
         let v = direction(&problem.pred.shape);
         check(&name, &problem, &v);
         c.bench_function(&format!("value/{name}"), |b| {
-            b.iter(|| black_box(fast::value(&problem).unwrap()))
+            b.iter(|| black_box(fast::value_with(&problem, isa).unwrap()))
         });
         c.bench_function(&format!("value+grad/{name}"), |b| {
-            b.iter(|| black_box(fast::evaluate(&problem).unwrap()))
+            b.iter(|| black_box(fast::evaluate_with(&problem, isa).unwrap()))
         });
         c.bench_function(&format!("jvp/{name}"), |b| {
-            b.iter(|| black_box(fast::jvp(&problem, &v).unwrap()))
+            b.iter(|| black_box(fast::jvp_with(&problem, &v, isa).unwrap()))
         });
     }
+}
+
+/// The memory floor of a configuration's value and gradient on this machine: `floor/read2/…`
+/// reads the prediction and the target once (sums them, in eight independent lanes so that the
+/// additions never wait on each other), `floor/read2write1/…` reads both and writes their sum
+/// into a third array of the same size (allocated once, outside the timing). The fast path's
+/// value and gradient reads both inputs twice and writes the gradient once, so the sum of the two
+/// medians is the least time any implementation of it can take on this machine.
+fn floors(c: &mut Criterion, name: &str, problem: &Problem) {
+    let (p, y) = (&problem.pred.data, &problem.target.data);
+    c.bench_function(&format!("floor/read2/{name}"), |b| {
+        b.iter(|| {
+            let mut acc = [0.0f64; 8];
+            for (pc, yc) in p.chunks_exact(8).zip(y.chunks_exact(8)) {
+                for k in 0..8 {
+                    acc[k] += pc[k] + yc[k];
+                }
+            }
+            black_box(acc)
+        })
+    });
+    let mut out = vec![0.0f64; p.len()];
+    c.bench_function(&format!("floor/read2write1/{name}"), |b| {
+        b.iter(|| {
+            for ((o, &a), &t) in out.iter_mut().zip(p).zip(y) {
+                *o = a + t;
+            }
+            black_box(&mut out);
+        })
+    });
 }
 
 criterion_group! {

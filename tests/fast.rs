@@ -30,6 +30,12 @@ enum Values {
     NearBounds,
     /// The prediction equals the one-hot target.
     Perfect,
+    /// As `Random`, with every target soft (`0.7` on the label, `0.3` shared by the others):
+    /// two channels have a target other than zero at every position.
+    SoftTargets,
+    /// As `Random`, with one soft target, at the first position of the first item: the pair
+    /// kernels fall back on that block only.
+    OneSoftTarget,
 }
 
 struct Case {
@@ -79,22 +85,32 @@ fn build(case: &Case) -> Problem {
     for b in 0..grid.batch {
         for s in 0..grid.spatial {
             let label = (rng.next_u64() % grid.classes.max(2) as u64) as usize;
+            let soft = match case.values {
+                Values::SoftTargets => true,
+                Values::OneSoftTarget => b == 0 && s == 0,
+                _ => false,
+            };
+            let target = |c: usize, classes: usize| match (soft, c == label) {
+                (false, hot) => hot as u8 as f64,
+                (true, true) => case.dtype.round(0.7),
+                (true, false) => case.dtype.round(0.3 / (classes - 1) as f64),
+            };
             if grid.classes == 1 {
                 let z = 1.5 * rng.normal();
-                y[grid.at(b, s, 0)] = (label == 1) as u8 as f64;
+                y[grid.at(b, s, 0)] = target(1, 2);
                 p[grid.at(b, s, 0)] = 1.0 / (1.0 + (-z).exp());
             } else {
                 let z: Vec<f64> = (0..grid.classes).map(|_| 1.5 * rng.normal()).collect();
                 let total: f64 = z.iter().map(|v| v.exp()).sum();
                 for c in 0..grid.classes {
-                    y[grid.at(b, s, c)] = (c == label) as u8 as f64;
+                    y[grid.at(b, s, c)] = target(c, grid.classes);
                     p[grid.at(b, s, c)] = z[c].exp() / total;
                 }
             }
             for c in 0..grid.classes {
                 let i = grid.at(b, s, c);
                 p[i] = match case.values {
-                    Values::Random => p[i],
+                    Values::Random | Values::SoftTargets | Values::OneSoftTarget => p[i],
                     Values::Perfect => y[i],
                     Values::NearBounds if rng.uniform() < 0.25 => {
                         specials[(rng.next_u64() % specials.len() as u64) as usize]
@@ -205,7 +221,13 @@ fn sweep() -> Vec<Case> {
                     layout: Layout,
                     params: Params| {
         for dtype in [Dtype::F64, Dtype::F32] {
-            for values in [Values::Random, Values::NearBounds, Values::Perfect] {
+            for values in [
+                Values::Random,
+                Values::NearBounds,
+                Values::Perfect,
+                Values::SoftTargets,
+                Values::OneSoftTarget,
+            ] {
                 seed += 1;
                 cases.push(Case {
                     function,

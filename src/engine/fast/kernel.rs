@@ -8,14 +8,27 @@
 //! `terms.rs`: the clip, `(-y)·ln q`, `(-y)·(1/q)`, `(1-q)^γ`, `γ·(1-q)^(γ-1)`, the product rule
 //! `factor·dce + ce·dfactor`, `y·g_TP - y·g_FN + (1-y)·g_FP`, and the order in which the parts'
 //! contributions are added to an element), with [`super::math`] standing in for libm. Positions are
-//! processed in blocks of [`BLOCK`]: each channel's values are gathered into small arrays and
-//! every step is a loop over them that the compiler vectorises. The work-item functions are
-//! compiled three times — for AVX-512, for AVX2 and for the baseline — and chosen at run time;
-//! the arithmetic is the same IEEE operations in each, so the results are identical bit for bit.
+//! processed in blocks of [`BLOCK`]: a channel's values are read in place (channels-first) or
+//! gathered into small arrays, and each pass is one loop over the block that the compiler
+//! vectorises — clip, terms, focal factor and derivative in registers (`fused_stats`,
+//! `fused_gradients`; `fused_*_pair` for two channels that both carry a focal term, with one
+//! logarithm per position) — and the block sums are lane sums of the terms (`sum.rs`). The
+//! forward mode (JVP) and the depth-sliced part keep one loop per step. The inputs of a block a
+//! few blocks ahead are prefetched. The work-item functions are compiled three times — for
+//! AVX-512, for AVX2 and for the baseline — and chosen at run time; the arithmetic is the same
+//! IEEE operations in each, so the results are identical bit for bit.
+//!
+//! Assembly (`objdump -d` of `stats_item::avx2` and `gradient_item::avx2`, release build): the
+//! fused loops compile to 256-bit `vmulpd`/`vdivpd`/`vsqrtpd`/`vblendvpd` over four positions
+//! on AVX2 and to their 512-bit forms over eight on AVX-512; the former separate lane-sum loop
+//! of three sums (`lane_sums3`, still used by the JVP) is vectorised by LLVM's SLP pass into
+//! 128-bit halves with lane permutes and spills, which is why the value passes sum terms
+//! written by the fused loop instead.
 
 use super::math::{ln, PowGeneral, PowHalf, PowOne, PowPair, PowTwo, PowZero, Power};
 use super::sum::{block_sum, fold_lanes, Compensated, BLOCK, LANES};
 use crate::spec::tensor::Grid;
+use std::mem::MaybeUninit;
 
 /// How the prediction is clipped, and where the gradient passes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,8 +154,293 @@ macro_rules! with_factor {
     };
 }
 
+/// Calls `$body` with `$f` bound to the focal factor type of a role's focal term, [`Absent`]
+/// where it has none.
+macro_rules! with_role_factor {
+    ($focal:expr, $f:ident => $body:expr) => {
+        match $focal {
+            None => {
+                let $f = Absent;
+                $body
+            }
+            Some(focal) => with_factor!(focal.power, $f => $body),
+        }
+    };
+}
+
+/// A clip rule as numbers: `q = min(max(v, lo), hi)` (as `Kernel::clip` writes it), passing
+/// the gradient on `[lo, hi]` when `inclusive`, else on `(lo, hi)`. No clip is `[-∞, +∞]`,
+/// inclusive: `q = v` and every finite value passes.
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    lo: f64,
+    hi: f64,
+    inclusive: bool,
+}
+
+impl Bounds {
+    fn of(rule: ClipRule) -> Self {
+        let (lo, hi, inclusive) = match rule {
+            ClipRule::None => (f64::NEG_INFINITY, f64::INFINITY, true),
+            ClipRule::Inclusive(lo, hi) => (lo, hi, true),
+            ClipRule::Strict(lo, hi) => (lo, hi, false),
+        };
+        Bounds { lo, hi, inclusive }
+    }
+
+    /// The clipped value and whether the gradient passes.
+    #[inline(always)]
+    fn clip(self, v: f64) -> (f64, bool) {
+        let q = if v < self.lo {
+            self.lo
+        } else if v > self.hi {
+            self.hi
+        } else {
+            v
+        };
+        let inside = (v > self.lo) & (v < self.hi);
+        let on_bound = (v == self.lo) | (v == self.hi);
+        (q, inside | (self.inclusive & on_bound))
+    }
+}
+
+/// Every element's Tversky terms `y·q`, `y·(1-q)`, `(1-y)·q` and focal value (where the role
+/// has one), in one loop over the block; the sums are the caller's ([`block_sum`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fused_stats<F: Factor>(
+    f: F,
+    bounds: Bounds,
+    p: &[f64],
+    y: &[f64],
+    tp: &mut [f64],
+    fn_: &mut [f64],
+    fp: &mut [f64],
+    focal: &mut [f64],
+) {
+    let outs = tp
+        .iter_mut()
+        .zip(fn_.iter_mut())
+        .zip(fp.iter_mut())
+        .zip(focal.iter_mut());
+    for ((((tp, fn_), fp), focal), (&v, &y)) in outs.zip(p.iter().zip(y)) {
+        let (q, _) = bounds.clip(v);
+        *tp = y * q;
+        *fn_ = y * (1.0 - q);
+        *fp = (1.0 - y) * q;
+        if F::PRESENT {
+            *focal = f.value(q, (-y) * ln(q));
+        }
+    }
+}
+
+/// Every element's derivative in one loop over the block: the clip, the focal derivative
+/// `k1·(k2·(k3·d))` (where the role has a focal term) and the Tversky one `y·g_TP - y·g_FN +
+/// (1-y)·g_FP` (where it has a Tversky index), added to 0 in the convention's order where the
+/// clip passes. A part the role lacks is `+0`, which leaves the sum's bits as they are without
+/// it (`0 + x` is never `-0`), so one expression serves every role.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fused_gradients<F: Factor>(
+    f: F,
+    torch: bool,
+    tversky: bool,
+    tversky_first: bool,
+    bounds: Bounds,
+    k: &Coeffs,
+    p: &[f64],
+    y: &[f64],
+    g: &mut [impl Slot],
+) {
+    let [g_tp, g_fn, g_fp] = k.tversky;
+    let [k1, k2, k3] = k.focal;
+    for ((g, &v), &y) in g.iter_mut().zip(p).zip(y) {
+        let (q, pass) = bounds.clip(v);
+        let t = if tversky {
+            y * g_tp - y * g_fn + (1.0 - y) * g_fp
+        } else {
+            0.0
+        };
+        let focal = if F::PRESENT {
+            let ce = (-y) * ln(q);
+            let dce = (-y) * (1.0 / q);
+            k1 * (k2 * (k3 * f.derivative(q, ce, dce, torch)))
+        } else {
+            0.0
+        };
+        let (first, second) = if tversky_first {
+            (t, focal)
+        } else {
+            (focal, t)
+        };
+        g.set(if pass { (0.0 + first) + second } else { 0.0 });
+    }
+}
+
+/// Calls `$body` (as `Some($body)`) with `$a` and `$b` bound to the focal factor types of a
+/// two-channel problem whose first channel has a power and whose second has the same power or
+/// none, the cases of the unified losses on two classes; `None` for any other pair.
+macro_rules! with_pair_factors {
+    ($p0:expr, $p1:expr, $a:ident, $b:ident => $body:expr) => {{
+        macro_rules! both {
+            ($first:expr, $same:expr) => {
+                if $p1.is_none() {
+                    let ($a, $b) = ($first, NoFactor);
+                    Some($body)
+                } else {
+                    let ($a, $b) = ($first, $same);
+                    Some($body)
+                }
+            };
+        }
+        match ($p0, $p1) {
+            (Some(PowPair::Zero), None | Some(PowPair::Zero)) => {
+                both!(WithPower(PowZero), WithPower(PowZero))
+            }
+            (Some(PowPair::Half), None | Some(PowPair::Half)) => {
+                both!(WithPower(PowHalf), WithPower(PowHalf))
+            }
+            (Some(PowPair::One), None | Some(PowPair::One)) => {
+                both!(WithPower(PowOne), WithPower(PowOne))
+            }
+            (Some(PowPair::Two), None | Some(PowPair::Two)) => {
+                both!(WithPower(PowTwo), WithPower(PowTwo))
+            }
+            (Some(PowPair::General(g, g1)), None) => {
+                both!(WithPower(PowGeneral(g, g1)), WithPower(PowGeneral(g, g1)))
+            }
+            (Some(PowPair::General(g, g1)), Some(PowPair::General(h, h1)))
+                if (g, g1) == (h, h1) =>
+            {
+                both!(WithPower(PowGeneral(g, g1)), WithPower(PowGeneral(g, g1)))
+            }
+            _ => None,
+        }
+    }};
+}
+
+/// [`fused_stats`] for both channels of a two-channel problem at once, with one logarithm per
+/// position: `ln` of the clipped prediction of the channel whose target is not zero
+/// (channel 1's where both are zero). Returns `false`, its outputs to be discarded, if a
+/// position has both targets other than zero (soft labels): every channel then needs its own.
+///
+/// Why one logarithm serves both channels: a channel's focal value uses `ln q` only through
+/// `ce = (-y)·ln q`. Where `y = ±0` this is a zero whose sign is set by the sign of `ln q`,
+/// negative for every clipped prediction (`q ≤ hi < 1`); so the other channel's logarithm gives
+/// the same IEEE value bit for bit, and the channel whose target is not zero gets its own.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fused_stats_pair<F0: Factor, F1: Factor>(
+    f0: F0,
+    f1: F1,
+    bounds: Bounds,
+    p: [&[f64]; 2],
+    y: [&[f64]; 2],
+    t0: &mut [Buf; 4],
+    t1: &mut [Buf; 4],
+) -> bool {
+    let mut soft = false;
+    let [a0, b0, c0, d0] = t0;
+    let [a1, b1, c1, d1] = t1;
+    let n = p[0].len();
+    let inputs = p[0].iter().zip(y[0]).zip(p[1].iter().zip(y[1]));
+    let outs0 = a0[..n]
+        .iter_mut()
+        .zip(&mut b0[..n])
+        .zip(c0[..n].iter_mut().zip(&mut d0[..n]));
+    let outs1 = a1[..n]
+        .iter_mut()
+        .zip(&mut b1[..n])
+        .zip(c1[..n].iter_mut().zip(&mut d1[..n]));
+    for ((((&v0, &y0), (&v1, &y1)), ((tp0, fn0), (fp0, fo0))), ((tp1, fn1), (fp1, fo1))) in
+        inputs.zip(outs0).zip(outs1)
+    {
+        let (q0, _) = bounds.clip(v0);
+        let (q1, _) = bounds.clip(v1);
+        soft |= (y0 != 0.0) & (y1 != 0.0);
+        let l = ln(if y0 != 0.0 { q0 } else { q1 });
+        *tp0 = y0 * q0;
+        *fn0 = y0 * (1.0 - q0);
+        *fp0 = (1.0 - y0) * q0;
+        *fo0 = f0.value(q0, (-y0) * l);
+        *tp1 = y1 * q1;
+        *fn1 = y1 * (1.0 - q1);
+        *fp1 = (1.0 - y1) * q1;
+        *fo1 = f1.value(q1, (-y1) * l);
+    }
+    !soft
+}
+
+/// [`fused_gradients`] for both channels of a two-channel problem at once, with one logarithm
+/// (where a channel's power needs it) and one reciprocal per position, chosen as in
+/// [`fused_stats_pair`]: `dce = (-y)·(1/q)` is, where `y = ±0`, a zero whose sign is set by
+/// `1/q > 0`, the same for either channel. Returns `false`, its outputs to be discarded, where
+/// a position has both targets other than zero.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fused_gradients_pair<F0: Factor, F1: Factor>(
+    f0: F0,
+    f1: F1,
+    torch: [bool; 2],
+    tversky_first: bool,
+    bounds: Bounds,
+    k: [&Coeffs; 2],
+    p: [&[f64]; 2],
+    y: [&[f64]; 2],
+    g: [&mut [impl Slot]; 2],
+) -> bool {
+    let mut soft = false;
+    let n = p[0].len();
+    let [g0, g1] = g;
+    let ([t0, f_n0, p0_], [kf0, kf1, kf2]) = (k[0].tversky, k[0].focal);
+    let ([t1, f_n1, p1_], [kg0, kg1, kg2]) = (k[1].tversky, k[1].focal);
+    let inputs = p[0].iter().zip(y[0]).zip(p[1].iter().zip(y[1]));
+    for (((&v0, &y0), (&v1, &y1)), (g0, g1)) in inputs.zip(g0[..n].iter_mut().zip(&mut g1[..n])) {
+        let (q0, pass0) = bounds.clip(v0);
+        let (q1, pass1) = bounds.clip(v1);
+        soft |= (y0 != 0.0) & (y1 != 0.0);
+        let hot = if y0 != 0.0 { q0 } else { q1 };
+        let (l, r) = (ln(hot), 1.0 / hot);
+        let focal0 = kf0 * (kf1 * (kf2 * f0.derivative(q0, (-y0) * l, (-y0) * r, torch[0])));
+        let focal1 = kg0 * (kg1 * (kg2 * f1.derivative(q1, (-y1) * l, (-y1) * r, torch[1])));
+        let tv0 = y0 * t0 - y0 * f_n0 + (1.0 - y0) * p0_;
+        let tv1 = y1 * t1 - y1 * f_n1 + (1.0 - y1) * p1_;
+        let (a0, b0) = if tversky_first {
+            (tv0, focal0)
+        } else {
+            (focal0, tv0)
+        };
+        let (a1, b1) = if tversky_first {
+            (tv1, focal1)
+        } else {
+            (focal1, tv1)
+        };
+        g0.set(if pass0 { (0.0 + a0) + b0 } else { 0.0 });
+        g1.set(if pass1 { (0.0 + a1) + b1 } else { 0.0 });
+    }
+    !soft
+}
+
+/// No focal term: no focal value or derivative is computed.
+#[derive(Clone, Copy)]
+struct Absent;
+
+impl Factor for Absent {
+    const PRESENT: bool = false;
+    #[inline(always)]
+    fn value(self, _q: f64, _ce: f64) -> f64 {
+        0.0
+    }
+    #[inline(always)]
+    fn derivative(self, _q: f64, _ce: f64, _dce: f64, _torch: bool) -> f64 {
+        0.0
+    }
+}
+
 /// The focal factor `(1-q)^γ` of `terms::focal`, or none.
 trait Factor: Copy {
+    /// Whether the role has a focal term at all.
+    const PRESENT: bool = true;
     /// The focal value from `ce = (-y)·ln q`.
     fn value(self, q: f64, ce: f64) -> f64;
     /// The focal derivative from `ce` and `dce = (-y)·(1/q)`.
@@ -292,6 +590,15 @@ impl Kernel<'_> {
         }
     }
 
+    /// Two internal channels, each with a Tversky index and a focal term: the pair kernels.
+    #[inline(always)]
+    fn focal_pair(&self) -> Option<[Focal; 2]> {
+        match self.roles {
+            [a, b] if a.tversky && b.tversky => Some([a.focal?, b.focal?]),
+            _ => None,
+        }
+    }
+
     /// Two caller channels interleaved (channels-last, C = 2, read directly): both channels of
     /// a block are split in one pass over contiguous memory.
     #[inline(always)]
@@ -430,6 +737,34 @@ impl Kernel<'_> {
         }
     }
 
+    /// Asks the processor to bring positions `s..s+len` of item `b` into the cache (a hint: it
+    /// changes no value), so that their loads do not wait on memory a block later.
+    #[inline(always)]
+    fn prefetch(&self, b: usize, s: usize, len: usize) {
+        let g = self.grid;
+        let lines = |data: &[f64], start: usize, count: usize| {
+            let end = (start + count).min(data.len());
+            for i in (start.min(end)..end).step_by(8) {
+                prefetch_line(&data[i]);
+            }
+        };
+        let arrays = [Some(self.pred), Some(self.target), self.direction];
+        for data in arrays.into_iter().flatten() {
+            if g.channels_last {
+                lines(data, g.at(b, s, 0), len * g.classes);
+            } else {
+                let channels = if self.expansion == Expansion::Direct {
+                    g.classes
+                } else {
+                    1
+                };
+                for c in 0..channels {
+                    lines(data, g.at(b, s, c), len);
+                }
+            }
+        }
+    }
+
     /// The statistics pass over one item; `None` if an input value is not acceptable.
     #[inline(always)]
     pub fn stats_item(&self, item: Item) -> Option<Vec<ChannelSums>> {
@@ -444,12 +779,17 @@ impl Kernel<'_> {
             [0.0; BLOCK],
         );
         let mut passb = [false; BLOCK];
+        let mut terms = [[0.0; BLOCK]; 4];
+        let (mut pb1, mut yb1) = ([0.0; BLOCK], [0.0; BLOCK]);
+        let mut pair_terms = [[[0.0; BLOCK]; 4]; 2];
+        let focal_pair = self.focal_pair();
         let pair = self.interleaved_pair();
         let (mut pair_p, mut pair_y, mut pair_dir) =
             ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
+            self.prefetch(item.b, s + PREFETCH_AHEAD * BLOCK, BLOCK);
             if !self.block_is_valid(item.b, s, len) {
                 return None;
             }
@@ -460,6 +800,31 @@ impl Kernel<'_> {
                     self.deinterleave(direction, item.b, s, &mut pair_dir, len);
                 }
             }
+            if let (Some([f0, f1]), None) = (focal_pair, self.direction) {
+                let (p0, y0) = if pair {
+                    (&pair_p[0][..len], &pair_y[0][..len])
+                } else {
+                    self.inputs(item.b, s, 0, &mut pb, &mut yb, len)
+                };
+                let (p1, y1) = if pair {
+                    (&pair_p[1][..len], &pair_y[1][..len])
+                } else {
+                    self.inputs(item.b, s, 1, &mut pb1, &mut yb1, len)
+                };
+                let bounds = Bounds::of(self.clip);
+                let [t0, t1] = &mut pair_terms;
+                let done = with_pair_factors!(f0.power, f1.power, a, b => fused_stats_pair(
+                    a, b, bounds, [p0, p1], [y0, y1], t0, t1));
+                if done == Some(true) {
+                    for (a, t) in acc.iter_mut().zip(&pair_terms) {
+                        for (a, t) in a.iter_mut().zip(t) {
+                            a.add(block_sum(&t[..len]));
+                        }
+                    }
+                    s += len;
+                    continue;
+                }
+            }
             for (ch, role) in self.roles.iter().enumerate() {
                 let a = &mut acc[ch];
                 let (p, y) = if pair {
@@ -467,6 +832,26 @@ impl Kernel<'_> {
                 } else {
                     self.inputs(item.b, s, ch, &mut pb, &mut yb, len)
                 };
+                if self.direction.is_none() {
+                    let bounds = Bounds::of(self.clip);
+                    let [tp, fn_, fp, focal] = &mut terms;
+                    let (tp, fn_, fp, focal) = (
+                        &mut tp[..len],
+                        &mut fn_[..len],
+                        &mut fp[..len],
+                        &mut focal[..len],
+                    );
+                    with_role_factor!(role.focal, f => fused_stats(f, bounds, p, y, tp, fn_, fp, focal));
+                    if role.tversky {
+                        a[0].add(block_sum(tp));
+                        a[1].add(block_sum(fn_));
+                        a[2].add(block_sum(fp));
+                    }
+                    if role.focal.is_some() {
+                        a[3].add(block_sum(focal));
+                    }
+                    continue;
+                }
                 let (q, pass) = (&mut qb[..len], &mut passb[..len]);
                 self.clip(p, q, pass);
                 let dir = &mut dirb[..len];
@@ -515,25 +900,90 @@ impl Kernel<'_> {
     /// The gradient pass over one item, writing into `out` (the item's part of the gradient).
     #[inline(always)]
     pub fn gradient_item(&self, item: Item, coeffs: &[Coeffs], out: &mut ItemOut<'_>) {
-        let (mut pb, mut yb, mut qb, mut db, mut g0b, mut gb) = (
-            [0.0; BLOCK],
-            [0.0; BLOCK],
-            [0.0; BLOCK],
-            [0.0; BLOCK],
-            [0.0; BLOCK],
-            [0.0; BLOCK],
-        );
-        let mut passb = [false; BLOCK];
+        let (mut pb, mut yb, mut gb) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+        let mut g0b = [0.0; BLOCK];
         let pair = self.interleaved_pair();
         let in_place = !pair && self.expansion == Expansion::Direct;
         let (mut pair_p, mut pair_y) = ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
+        let (mut pb1, mut yb1) = ([0.0; BLOCK], [0.0; BLOCK]);
+        let mut pair_g = [[0.0; BLOCK]; 2];
+        let focal_pair = self.focal_pair();
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
             let local = s - item.s0;
+            self.prefetch(item.b, s + PREFETCH_AHEAD * BLOCK, BLOCK);
+            // Caller channels no internal channel reads (the original's unified losses read
+            // channels 0 and 1 only) have derivative 0.
+            if self.expansion == Expansion::Direct {
+                for ch in self.roles.len()..self.grid.classes {
+                    out.write(ch, local, &[0.0; BLOCK][..len]);
+                }
+            }
             if pair {
                 self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
                 self.deinterleave(self.target, item.b, s, &mut pair_y, len);
+            }
+            if let Some([f0, f1]) = focal_pair {
+                let (p0, y0) = if pair {
+                    (&pair_p[0][..len], &pair_y[0][..len])
+                } else {
+                    self.inputs(item.b, s, 0, &mut pb, &mut yb, len)
+                };
+                let (p1, y1) = if pair {
+                    (&pair_p[1][..len], &pair_y[1][..len])
+                } else {
+                    self.inputs(item.b, s, 1, &mut pb1, &mut yb1, len)
+                };
+                let bounds = Bounds::of(self.clip);
+                let (torch, first) = ([f0.torch, f1.torch], self.tversky_first);
+                let k = [&coeffs[0], &coeffs[1]];
+                let direct = if in_place {
+                    out.planar_pair_mut(local, len)
+                } else {
+                    None
+                };
+                // Channels-first: into the gradient itself; else into buffers, written below.
+                let (done, buffered) = match direct {
+                    Some(dst) => (
+                        with_pair_factors!(f0.power, f1.power, a, b => fused_gradients_pair(
+                            a, b, torch, first, bounds, k, [p0, p1], [y0, y1], dst)),
+                        false,
+                    ),
+                    None => {
+                        let [g0, g1] = &mut pair_g;
+                        let dst = [&mut g0[..len], &mut g1[..len]];
+                        (
+                            with_pair_factors!(f0.power, f1.power, a, b => fused_gradients_pair(
+                                a, b, torch, first, bounds, k, [p0, p1], [y0, y1], dst)),
+                            true,
+                        )
+                    }
+                };
+                if done == Some(true) && !buffered {
+                    s += len;
+                    continue;
+                }
+                if done == Some(true) {
+                    let [g0, g1] = &pair_g;
+                    match self.expansion {
+                        Expansion::Direct if pair => out.write_pair(local, &g0[..len], &g1[..len]),
+                        Expansion::Direct => {
+                            out.write(0, local, &g0[..len]);
+                            out.write(1, local, &g1[..len]);
+                        }
+                        Expansion::Single { .. } => {
+                            // d/dp of [1-p, p]: g[ch 1] - g[ch 0].
+                            let g = &mut gb[..len];
+                            for ((g, &a), &b) in g.iter_mut().zip(&g1[..len]).zip(&g0[..len]) {
+                                *g = a - b;
+                            }
+                            out.write(0, local, g);
+                        }
+                    }
+                    s += len;
+                    continue;
+                }
             }
             for (ch, role) in self.roles.iter().enumerate() {
                 let k = &coeffs[ch];
@@ -542,19 +992,19 @@ impl Kernel<'_> {
                 } else {
                     self.inputs(item.b, s, ch, &mut pb, &mut yb, len)
                 };
-                let (q, pass, d) = (&mut qb[..len], &mut passb[..len], &mut db[..len]);
-                self.clip(p, q, pass);
-                if let Some(focal) = role.focal {
-                    with_factor!(focal.power, f => focal_derivatives(f, focal.torch, q, y, d));
-                }
+                let bounds = Bounds::of(self.clip);
+                let torch = role.focal.is_some_and(|f| f.torch);
+                let (tversky, first) = (role.tversky, self.tversky_first);
                 if in_place {
                     if let Some(dst) = out.channel_mut(ch, local, len) {
-                        element_gradients(role, k, self.tversky_first, y, d, pass, dst);
+                        with_role_factor!(role.focal, f => fused_gradients(
+                            f, torch, tversky, first, bounds, k, p, y, dst));
                         continue;
                     }
                 }
                 let g = &mut gb[..len];
-                element_gradients(role, k, self.tversky_first, y, d, pass, g);
+                with_role_factor!(role.focal, f => fused_gradients(
+                    f, torch, tversky, first, bounds, k, p, y, g));
                 match self.expansion {
                     Expansion::Direct if pair => {
                         if ch == 0 {
@@ -580,6 +1030,23 @@ impl Kernel<'_> {
             s += len;
         }
     }
+}
+
+/// Blocks ahead of the one being computed whose inputs are prefetched.
+const PREFETCH_AHEAD: usize = 4;
+
+/// A prefetch hint for the cache line holding `x` (nothing on other targets).
+#[inline(always)]
+fn prefetch_line(x: &f64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` only hints the cache; it reads nothing and faults on no address
+    // (here a valid reference), and SSE is part of every x86-64 processor.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((x as *const f64).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// `1 - v` in place, rounded to float32 when `round` (MONAI's materialised complement).
@@ -634,67 +1101,64 @@ fn lane_sums3(
     (fold_lanes(&s0), fold_lanes(&s1), fold_lanes(&s2))
 }
 
-/// Every element's derivative: `y·g_TP - y·g_FN + (1-y)·g_FP` and `k1·(k2·(k3·d))`, each added
-/// to 0 where the clip passes, in the convention's order.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn element_gradients(
-    role: &Role,
-    k: &Coeffs,
-    tversky_first: bool,
-    y: &[f64],
-    d: &[f64],
-    pass: &[bool],
-    g: &mut [f64],
-) {
-    let [g_tp, g_fn, g_fp] = k.tversky;
-    let [k1, k2, k3] = k.focal;
-    let elements = g.iter_mut().zip(y).zip(d).zip(pass);
-    match (role.tversky, role.focal.is_some(), tversky_first) {
-        (true, true, true) => {
-            for (((g, &y), &d), &pass) in elements {
-                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
-                let f = k1 * (k2 * (k3 * d));
-                *g = if pass { (0.0 + t) + f } else { 0.0 };
-            }
-        }
-        (true, true, false) => {
-            for (((g, &y), &d), &pass) in elements {
-                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
-                let f = k1 * (k2 * (k3 * d));
-                *g = if pass { (0.0 + f) + t } else { 0.0 };
-            }
-        }
-        (true, false, _) => {
-            for (((g, &y), _), &pass) in elements {
-                let t = y * g_tp - y * g_fn + (1.0 - y) * g_fp;
-                *g = if pass { 0.0 + t } else { 0.0 };
-            }
-        }
-        (false, true, _) => {
-            for (((g, _), &d), &pass) in elements {
-                let f = k1 * (k2 * (k3 * d));
-                *g = if pass { 0.0 + f } else { 0.0 };
-            }
-        }
-        (false, false, _) => g.fill(0.0),
+/// Where an element's derivative is stored: the gradient array, not yet initialised (every
+/// element is written once by the gradient pass), or a block buffer.
+pub trait Slot {
+    fn set(&mut self, v: f64);
+}
+
+impl Slot for f64 {
+    #[inline(always)]
+    fn set(&mut self, v: f64) {
+        *self = v;
     }
 }
 
-/// The part of the gradient one item writes.
+impl Slot for MaybeUninit<f64> {
+    #[inline(always)]
+    fn set(&mut self, v: f64) {
+        self.write(v);
+    }
+}
+
+/// The part of the gradient one item writes (every element of it, once).
 pub enum ItemOut<'a> {
     /// Channels-last: positions `s0..s1` of the item, all channels interleaved.
-    Interleaved { data: &'a mut [f64], classes: usize },
+    Interleaved {
+        data: &'a mut [MaybeUninit<f64>],
+        classes: usize,
+    },
     /// Channels-first: one slice per caller channel.
-    Planar(Vec<&'a mut [f64]>),
+    Planar(Vec<&'a mut [MaybeUninit<f64>]>),
 }
 
 impl ItemOut<'_> {
     /// Positions `local..local+len` of caller channel `c`, where they are contiguous.
     #[inline(always)]
-    fn channel_mut(&mut self, c: usize, local: usize, len: usize) -> Option<&mut [f64]> {
+    fn channel_mut(
+        &mut self,
+        c: usize,
+        local: usize,
+        len: usize,
+    ) -> Option<&mut [MaybeUninit<f64>]> {
         match self {
             ItemOut::Planar(slices) => Some(&mut slices[c][local..local + len]),
+            ItemOut::Interleaved { .. } => None,
+        }
+    }
+
+    /// Positions `local..local+len` of caller channels 0 and 1, where they are contiguous.
+    #[inline(always)]
+    fn planar_pair_mut(
+        &mut self,
+        local: usize,
+        len: usize,
+    ) -> Option<[&mut [MaybeUninit<f64>]; 2]> {
+        match self {
+            ItemOut::Planar(slices) => match &mut slices[..] {
+                [a, b] => Some([&mut a[local..local + len], &mut b[local..local + len]]),
+                _ => None,
+            },
             ItemOut::Interleaved { .. } => None,
         }
     }
@@ -706,8 +1170,8 @@ impl ItemOut<'_> {
             ItemOut::Interleaved { data, .. } => {
                 let dst = &mut data[2 * local..2 * (local + c0.len())];
                 for (i, pair) in dst.chunks_exact_mut(2).enumerate() {
-                    pair[0] = c0[i];
-                    pair[1] = c1[i];
+                    pair[0].write(c0[i]);
+                    pair[1].write(c1[i]);
                 }
             }
             ItemOut::Planar(_) => {
@@ -722,11 +1186,14 @@ impl ItemOut<'_> {
         match self {
             ItemOut::Interleaved { data, classes } => {
                 for (i, &v) in values.iter().enumerate() {
-                    data[(local + i) * *classes + c] = v;
+                    data[(local + i) * *classes + c].write(v);
                 }
             }
             ItemOut::Planar(slices) => {
-                slices[c][local..local + values.len()].copy_from_slice(values);
+                let dst = &mut slices[c][local..local + values.len()];
+                for (d, &v) in dst.iter_mut().zip(values) {
+                    d.write(v);
+                }
             }
         }
     }
@@ -843,6 +1310,109 @@ impl Depth {
                 }
                 start += len;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of hard labels (±0 and 1, one channel hot per position) with predictions inside,
+    /// on and outside the clip bounds.
+    fn hard_block(seed: u64) -> ([Buf; 2], [Buf; 2]) {
+        let mut state = seed;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut p, mut y) = ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
+        for i in 0..BLOCK {
+            let v = match i % 7 {
+                0 => 0.0,
+                1 => 1e-7,
+                2 => 1.0,
+                _ => next(),
+            };
+            p[0][i] = v;
+            p[1][i] = 1.0 - v;
+            let hot = (next() < 0.3) as usize;
+            let zero = if i % 5 == 0 { -0.0 } else { 0.0 };
+            y[hot][i] = 1.0;
+            y[1 - hot][i] = zero;
+        }
+        (p, y)
+    }
+
+    fn bits(xs: &[f64]) -> Vec<u64> {
+        xs.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The pair kernels' one logarithm and reciprocal per position give the per-channel
+    /// kernels' bits on hard labels, and refuse soft ones.
+    #[test]
+    fn pair_kernels_are_the_per_channel_kernels_bit_for_bit() {
+        let bounds = [
+            Bounds::of(ClipRule::Inclusive(1e-7, 1.0 - 1e-7)),
+            Bounds::of(ClipRule::Strict(1e-7, 1.0 - 1e-7)),
+        ];
+        let powers = [
+            PowPair::Zero,
+            PowPair::Half,
+            PowPair::One,
+            PowPair::Two,
+            PowPair::General(0.3, 0.3 - 1.0),
+        ];
+        let k = [
+            Coeffs {
+                tversky: [0.1, -0.2, 0.3],
+                focal: [0.5, -0.25, 1.5],
+            },
+            Coeffs {
+                tversky: [-0.4, 0.6, 0.05],
+                focal: [0.7, 0.125, -2.0],
+            },
+        ];
+        for (seed, &b) in bounds.iter().enumerate() {
+            let (p, y) = hard_block(seed as u64 + 1);
+            for &power in &powers {
+                for second in [None, Some(power)] {
+                    let (mut t0, mut t1) = ([[0.0; BLOCK]; 4], [[0.0; BLOCK]; 4]);
+                    let done = with_pair_factors!(Some(power), second, a, c => fused_stats_pair(
+                        a, c, b, [&p[0], &p[1]], [&y[0], &y[1]], &mut t0, &mut t1));
+                    assert_eq!(done, Some(true));
+                    let mut g = [[0.0; BLOCK]; 2];
+                    let [g0, g1] = &mut g;
+                    let done = with_pair_factors!(Some(power), second, a, c =>
+                        fused_gradients_pair(a, c, [true, false], false, b, [&k[0], &k[1]],
+                            [&p[0], &p[1]], [&y[0], &y[1]], [&mut g0[..], &mut g1[..]]));
+                    assert_eq!(done, Some(true));
+                    let pairs = [(0, Some(power), &t0, true), (1, second, &t1, false)];
+                    for (ch, own, pair_terms, torch) in pairs {
+                        let mut t = [[0.0; BLOCK]; 4];
+                        let [tp, fn_, fp, focal] = &mut t;
+                        let mut own_g = [0.0; BLOCK];
+                        with_factor!(own, f => {
+                            fused_stats(f, b, &p[ch], &y[ch], tp, fn_, fp, focal);
+                            fused_gradients(f, torch, true, false, b, &k[ch], &p[ch], &y[ch],
+                                &mut own_g);
+                        });
+                        for (own, pair) in t.iter().zip(pair_terms.iter()) {
+                            assert_eq!(bits(own), bits(pair), "{power:?} {second:?} {ch}");
+                        }
+                        assert_eq!(bits(&own_g), bits(&g[ch]), "{power:?} {second:?} {ch}");
+                    }
+                }
+            }
+            let mut soft = y;
+            soft[0][17] = 0.5;
+            soft[1][17] = 0.5;
+            let (mut t0, mut t1) = ([[0.0; BLOCK]; 4], [[0.0; BLOCK]; 4]);
+            let done = with_pair_factors!(Some(PowPair::Half), None::<PowPair>, a, c => fused_stats_pair(
+                a, c, b, [&p[0], &p[1]], [&soft[0], &soft[1]], &mut t0, &mut t1));
+            assert_eq!(done, Some(false));
         }
     }
 }

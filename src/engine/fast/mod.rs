@@ -17,19 +17,33 @@
 //! differentiation of the same value code, fused.
 //!
 //! **Cost per position.** Only channels with a focal term call `math.rs`; the Tversky sums
-//! and their gradient are products and sums. Per element of such a channel:
+//! and their gradient are products and sums. Each pass is one loop over a block of positions
+//! per channel (clip, terms, focal factor, derivative, all in registers; `kernel.rs`), or one
+//! loop over both channels at once for two channels that both carry a focal term (every
+//! two-class unified loss). That pair loop takes one logarithm per position, of the clipped
+//! prediction of the channel whose target is not zero: the other channel's `(-y)·ln q` is a
+//! signed zero that any clipped prediction's logarithm gives bit for bit (`kernel.rs`,
+//! `fused_stats_pair`). A block where both targets of a position are not zero (soft labels)
+//! is computed again per channel. Per position of a two-class problem:
 //!
-//! | pass | `ln q` | focal factor `(1-q)^γ` (and `(1-q)^(γ-1)` in the gradient pass) |
-//! |---|---|---|
-//! | statistics | 1 | none for γ ∈ {0, 1, 2}; one `sqrt` for γ = ½; otherwise `ln_dd` + `exp_dd` (2) |
-//! | gradient | 1 (recomputed, not stored) | none for γ ∈ {0, 1, 2}; `sqrt` and a division for γ = ½; otherwise `ln_dd` + 2 `exp_dd` (3) |
+//! | pass | labels | `ln` | `1/q` | focal factor `(1-q)^γ` (and `(1-q)^(γ-1)` in the gradient pass), per channel with a power |
+//! |---|---|---|---|---|
+//! | statistics | hard | 1 | 0 | none for γ ∈ {0, 1, 2}; one `sqrt` for γ = ½; otherwise `ln_dd` + `exp_dd` (2) |
+//! | statistics | soft | 2 | 0 | as above |
+//! | gradient | hard | 1 (0 if no channel has a power) | 1 | none for γ ∈ {0, 1, 2}; `sqrt` and a division for γ = ½; otherwise `ln_dd` + 2 `exp_dd` (3) |
+//! | gradient | soft | 1 per channel with a power | 2 | as above |
 //!
-//! So a two-class `asym_unified_focal_loss` (a focal term on both channels, the power on the
-//! background only) costs per position 2 `ln` and 1 `sqrt` in each pass at its default γ = ½
-//! in every convention, and 2 `ln` + 2 (statistics) or 2 `ln` + 3 (gradient) at any other γ;
-//! `sym_unified_focal_loss` carries the power on both channels; with C classes (`paper`) it is
-//! C `ln` and one power per class that carries one. `dice_loss`, `tversky_loss` and
-//! `focal_tversky_loss` call none (their powers act on per-(item, class) sums, in the tail).
+//! So a two-class `asym_unified_focal_loss` with hard labels (a focal term on both channels,
+//! the power on the background only) costs per position, at its default γ = ½ in every
+//! convention, 1 `ln` and 1 `sqrt` in the statistics pass and 1 `ln`, 1 `sqrt` and 2 divisions
+//! in the gradient pass (each `ln` holds one division more); at any other γ, 1 `ln` + 2 and
+//! 1 `ln` + 3 + 1 division. `sym_unified_focal_loss` carries the power on both channels. With
+//! C > 2 classes (`paper`) every focal channel takes its own `ln` (and `1/q` in the gradient
+//! pass). `dice_loss`, `tversky_loss` and `focal_tversky_loss` call none (their powers act on
+//! per-(item, class) sums, in the tail). The logarithm is recomputed in the gradient pass rather
+//! than stored: storing it (one float64 per position, 16 MiB on a 128³ volume) costs a write and
+//! a read of that array, more than the logarithm it saves on the machines measured
+//! (`docs/measurements.md`).
 //!
 //! **Same semantics.** Every per-element expression and the order in which the parts add into
 //! an element are the generic evaluator's (`kernel.rs`); the clip rules, the dtype-rounded
@@ -352,10 +366,19 @@ impl<'a> Run<'a> {
         let grid = self.plan.grid;
         let channels = self.plan.roles.len();
         let (k, isa) = (&self.kernel, self.isa);
-        let mut grad = gradient_buffer(grid.len());
+        let n = grid.len();
+        let mut grad = gradient_buffer(n);
         let per_batch = grid.spatial * grid.classes;
+        let memory = &mut grad.spare_capacity_mut()[..n];
+        // Debug builds (the tests) poison the memory with NaN first, so that an element the pass
+        // failed to write shows up as a NaN against the generic evaluator.
+        #[cfg(debug_assertions)]
+        memory.fill(std::mem::MaybeUninit::new(f64::from_bits(
+            0x7ff4_dead_beef_0000,
+        )));
         let pieces: Vec<(Item, ItemOut<'_>)> = if grid.channels_last {
-            grad.chunks_mut(per_batch)
+            memory
+                .chunks_mut(per_batch)
                 .zip(0..)
                 .flat_map(|(row, b)| {
                     row.chunks_mut(CHUNK * grid.classes)
@@ -376,10 +399,10 @@ impl<'a> Run<'a> {
                 .collect()
         } else {
             let per_row = grid.spatial.div_ceil(CHUNK);
-            let mut slices: Vec<Vec<&mut [f64]>> = (0..grid.batch * per_row)
+            let mut slices: Vec<Vec<&mut [std::mem::MaybeUninit<f64>]>> = (0..grid.batch * per_row)
                 .map(|_| Vec::with_capacity(grid.classes))
                 .collect();
-            for (r, row) in grad.chunks_mut(grid.spatial).enumerate() {
+            for (r, row) in memory.chunks_mut(grid.spatial).enumerate() {
                 let b = r / grid.classes;
                 for (j, piece) in row.chunks_mut(CHUNK).enumerate() {
                     slices[b * per_row + j].push(piece);
@@ -403,6 +426,11 @@ impl<'a> Run<'a> {
             let c = &coeffs[item.b * channels..(item.b + 1) * channels];
             gradient_item(isa, k, item, c, &mut out);
         });
+        // SAFETY: the pieces cover the n elements (channels-last: every batch row cut in
+        // consecutive runs of CHUNK positions; channels-first: every (item, channel) row cut
+        // likewise), and `Kernel::gradient_item` writes every element of its piece, in every
+        // branch (one value per position and caller channel: `ItemOut` has no other way in).
+        unsafe { grad.set_len(n) };
         if let Some(d) = &self.plan.depth {
             let step = Self::depth_rows(d);
             grad.par_chunks_mut(step * d.row_len)
@@ -413,28 +441,28 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A zeroed array for the gradient. On Linux, the kernel is asked to back it with transparent
-/// huge pages where the system allows it (`madvise`): a fresh 33 MB array then costs 16 page
-/// faults instead of 8192, which is most of the cost of writing it once (12 ms against 3 ms
-/// measured on a 128³ two-class gradient).
+/// Room for the gradient, not initialised: the gradient pass writes every element, so zeroing
+/// it first (glibc's `calloc` clears reused memory; measured at 9% of the value and gradient of
+/// a 128³ two-class volume) would be wasted. On Linux, the kernel is asked to back it with
+/// transparent huge pages where the system allows it (`madvise`): a fresh 33 MB array then costs
+/// 16 page faults instead of 8192, which is most of the cost of writing it once (12 ms against 3
+/// ms measured on a 128³ two-class gradient).
 fn gradient_buffer(n: usize) -> Vec<f64> {
-    let v = vec![0.0f64; n];
+    let v = Vec::with_capacity(n);
     #[cfg(target_os = "linux")]
-    advise_huge_pages(&v);
+    advise_huge_pages(v.as_ptr() as usize, n * std::mem::size_of::<f64>());
     v
 }
 
 #[cfg(target_os = "linux")]
-fn advise_huge_pages(v: &[f64]) {
+fn advise_huge_pages(start: usize, bytes: usize) {
     const HUGE: usize = 1 << 21;
-    let bytes = std::mem::size_of_val(v);
-    let start = v.as_ptr() as usize;
     let first = start.next_multiple_of(HUGE);
     let end = (start + bytes) & !(HUGE - 1);
     if end > first {
         // SAFETY: [first, end) lies inside the vector's allocation. MADV_HUGEPAGE changes only
-        // how the kernel backs those pages, never their contents (zero here), and a refusal
-        // leaves them as they were; the result is therefore ignored.
+        // how the kernel backs those pages, never their contents (not yet written here), and a
+        // refusal leaves them as they were; the result is therefore ignored.
         unsafe {
             libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
         }
