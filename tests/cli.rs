@@ -228,6 +228,86 @@ fn eval_prints_the_loss_and_writes_the_gradient() {
     assert!(err.contains("paper"), "{err}");
 }
 
+/// Float32 `.npy` inputs are kept in float32 by `eval` (the fast path widens each element as
+/// it reads it): the loss and the gradient file are the ones the same values give as float64
+/// files evaluated at float32, bit for bit, and a value out of range is still refused.
+#[test]
+fn eval_of_float32_files_equals_eval_of_their_float64_widening() {
+    let dir = scratch("eval-f32");
+    let shape = vec![2, 2, 6, 5];
+    let n: usize = shape.iter().product();
+    let per_item = n / 2;
+    let (mut p, mut y) = (vec![0.0f64; n], vec![0.0f64; n]);
+    for i in 0..per_item / 2 {
+        let v = ((i * 37 % 97) as f32 / 97.0) as f64;
+        let hot = (i % 3 == 0) as usize;
+        for b in 0..2 {
+            let at = |c: usize| b * per_item + c * (per_item / 2) + i;
+            p[at(1)] = v;
+            p[at(0)] = (1.0 - v as f32) as f64;
+            y[at(hot)] = 1.0;
+        }
+    }
+    let write = |name: &str, data: &[f64], f32: bool| {
+        let path = dir.join(name);
+        if f32 {
+            let a = ndarray::ArrayD::from_shape_vec(
+                shape.clone(),
+                data.iter().map(|&x| x as f32).collect(),
+            )
+            .unwrap();
+            ndarray_npy::write_npy(&path, &a).unwrap();
+        } else {
+            ufl_oracle::io::write_array(&path, &shape, data).unwrap();
+        }
+        path
+    };
+    let eval = |pred: &std::path::Path, target: &std::path::Path, grad: &std::path::Path| {
+        run(bin()
+            .args([
+                "eval",
+                "-f",
+                "asym_unified_focal_loss",
+                "-c",
+                "monai",
+                "--json",
+            ])
+            .args(["--dtype", "float32"])
+            .arg("--pred")
+            .arg(pred)
+            .arg("--target")
+            .arg(target)
+            .arg("--grad-out")
+            .arg(grad))
+    };
+    let (g32, g64) = (dir.join("g32.npy"), dir.join("g64.npy"));
+    let (code, out32, err) = eval(
+        &write("p32.npy", &p, true),
+        &write("t32.npy", &y, true),
+        &g32,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out64, err) = eval(
+        &write("p64.npy", &p, false),
+        &write("t64.npy", &y, false),
+        &g64,
+    );
+    assert_eq!(code, 0, "{err}");
+    let without_path = |out: &str| {
+        let mut v: Value = serde_json::from_str(out).unwrap();
+        v["grad_out"] = Value::Null;
+        v
+    };
+    assert_eq!(without_path(&out32), without_path(&out64));
+    let read = |path: &std::path::Path| ufl_oracle::io::read_array(path, "gradient").unwrap().0;
+    let bits = |t: ufl_oracle::Tensor| t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(read(&g32)), bits(read(&g64)));
+    p[7] = 1.5;
+    let (code, _, err) = eval(&write("bad.npy", &p, true), &dir.join("t32.npy"), &g32);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("prediction"), "{err}");
+}
+
 #[test]
 fn eval_refuses_bad_input_with_exit_2() {
     let dir = scratch("eval-bad");

@@ -674,3 +674,39 @@ fn uncovered_problems_and_bad_values_go_to_the_generic_evaluator() {
     assert!(!fast::covers(&rank3));
     assert!(rank3.evaluate().is_err());
 }
+
+/// Float32 inputs kept in float32 (as the command line reads a float32 `.npy` file) give the
+/// bits of the same inputs widened to float64, in every covered configuration; a value the
+/// float64 path refuses is refused too.
+#[test]
+fn float32_storage_gives_the_bits_of_the_widened_inputs() {
+    use ufl_oracle::fast::input::Values;
+    use ufl_oracle::fast::plan::Spec;
+    let mut compared = 0;
+    for case in sweep().into_iter().filter(|c| c.dtype == Dtype::F32) {
+        let problem = build(&case);
+        let narrow = |t: &Tensor| -> Vec<f32> { t.data.iter().map(|&x| x as f32).collect() };
+        let (p32, t32) = (narrow(&problem.pred), narrow(&problem.target));
+        let spec = Spec::of(&problem);
+        let stored = fast::evaluate_stored(&spec, Values::F32(&p32), Values::F32(&t32))
+            .unwrap_or_else(|| panic!("{:?}: refused", case.function));
+        let widened = fast::evaluate(&problem).unwrap();
+        assert_eq!(bits(&stored.loss), bits(&widened.loss), "{}", case.function);
+        assert_eq!(bits(&stored.grad), bits(&widened.grad), "{}", case.function);
+        compared += 1;
+    }
+    assert!(compared > 100, "{compared}");
+    for problem in large_problems() {
+        let narrow = |t: &Tensor| -> Vec<f32> { t.data.iter().map(|&x| x as f32).collect() };
+        let (mut p32, t32) = (narrow(&problem.pred), narrow(&problem.target));
+        let spec = Spec::of(&problem);
+        let stored = fast::evaluate_stored(&spec, Values::F32(&p32), Values::F32(&t32)).unwrap();
+        assert_eq!(
+            bits(&stored.grad),
+            bits(&fast::evaluate(&problem).unwrap().grad)
+        );
+        p32[12345] = 1.5;
+        assert!(fast::evaluate_stored(&spec, Values::F32(&p32), Values::F32(&t32)).is_none());
+        assert!(fast::evaluate_stored(&spec, Values::F32(&p32[1..]), Values::F32(&t32)).is_none());
+    }
+}

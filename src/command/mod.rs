@@ -12,10 +12,11 @@ use crate::conformance::verify::{
 };
 use crate::conventions::params::{ParamValue, Params};
 use crate::engine::eval::Problem;
+use crate::engine::fast::input::Values;
 use crate::protocol::fixtures;
-use crate::protocol::io::{json_number, read_array, write_array};
+use crate::protocol::io::{json_number, read_array, read_array_stored, write_array};
 use crate::spec::error::UflError;
-use crate::spec::registry::{Convention, FUNCTIONS};
+use crate::spec::registry::{Convention, FunctionId, FUNCTIONS};
 use crate::spec::registry::{Default as ParamDefault, Kind};
 use crate::spec::tensor::{Dtype, Layout};
 use clap::{Parser, Subcommand};
@@ -316,29 +317,55 @@ fn eval(args: EvalArgs) -> Result<u8, UflError> {
         }
         params.insert(name, value);
     }
-    let (pred, pred_dtype) = read_array(pred_path, "prediction")?;
-    let (target, _) = read_array(target_path, "target")?;
+    // Kept in the precision of their files: the fast path reads float32 elements as they are
+    // and widens each one as it goes, so a float32 input is never held in float64 as well.
+    let pred = read_array_stored(pred_path, "prediction")?;
+    let target = read_array_stored(target_path, "target")?;
     let dtype = match dtype {
         Some(d) => Dtype::parse(d)?,
-        None => pred_dtype,
+        None => pred.dtype(),
     };
-    let problem = Problem {
-        function: function.parse()?,
-        convention,
-        params,
-        pred,
-        target,
-        layout,
-        dtype,
+    let function: FunctionId = function.parse()?;
+    let shape = pred.shape.clone();
+    // The forward mode and the parameter derivatives need the whole problem in float64.
+    let needs_problem = options.jvp.is_some() || options.param_grad;
+    let fast_answer = if needs_problem {
+        None
+    } else {
+        let spec = crate::engine::fast::plan::Spec {
+            function,
+            convention,
+            params: &params,
+            shape: &pred.shape,
+            target_shape: &target.shape,
+            lengths: (pred.data_len(), target.data_len()),
+            layout,
+            dtype,
+        };
+        let (p, t) = (Values::of(&pred.data), Values::of(&target.data));
+        crate::engine::fast::evaluate_stored(&spec, p, t)
     };
-    let resolved =
-        crate::conventions::params::resolve(problem.function, problem.convention, &problem.params)?;
-    let answer = problem.evaluate()?;
+    let resolved = crate::conventions::params::resolve(function, convention, &params)?;
+    let (answer, problem) = match fast_answer {
+        Some(answer) => (answer, None),
+        None => {
+            let problem = Problem {
+                function,
+                convention,
+                params,
+                pred: pred.widen("prediction")?,
+                target: target.widen("target")?,
+                layout,
+                dtype,
+            };
+            (problem.evaluate()?, Some(problem))
+        }
+    };
     if let Some(path) = grad_out {
-        write_array(path, &problem.pred.shape, &answer.grad)?;
+        write_array(path, &shape, &answer.grad)?;
     }
-    let jvp = match &options.jvp {
-        Some(path) => {
+    let jvp = match (&options.jvp, &problem) {
+        (Some(path), Some(problem)) => {
             let (direction, _) = read_array(path, "direction")?;
             Some(
                 problem
@@ -348,12 +375,11 @@ fn eval(args: EvalArgs) -> Result<u8, UflError> {
                     .sum::<f64>(),
             )
         }
-        None => None,
+        _ => None,
     };
-    let param_grad = if options.param_grad {
-        problem.param_derivatives()?
-    } else {
-        Vec::new()
+    let param_grad = match (options.param_grad, &problem) {
+        (true, Some(problem)) => problem.param_derivatives()?,
+        _ => Vec::new(),
     };
     if json {
         let params: serde_json::Map<String, serde_json::Value> = resolved
@@ -375,7 +401,7 @@ fn eval(args: EvalArgs) -> Result<u8, UflError> {
             None => answer.loss.iter().map(|&x| json_number(x)).collect(),
         };
         let out = serde_json::json!({
-            "function": problem.function.name(), "convention": convention.name(), "layout": layout.name(),
+            "function": function.name(), "convention": convention.name(), "layout": layout.name(),
             "dtype": dtype.name(), "params": params, "loss": loss, "loss_shape": answer.loss_shape,
             "grad_out": grad_out.map(|p| p.display().to_string()),
             "jvp": jvp.map(json_number),

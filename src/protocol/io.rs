@@ -16,7 +16,7 @@
 #[cfg(feature = "case-files")]
 use crate::protocol::files::io_err;
 use crate::spec::error::UflError;
-use crate::spec::tensor::{element_count, Dtype, Tensor, MAX_ELEMENTS};
+use crate::spec::tensor::{element_count, Dtype, StoredData, StoredTensor, Tensor, MAX_ELEMENTS};
 #[cfg(feature = "case-files")]
 use ndarray::{ArrayD, ArrayViewD};
 #[cfg(feature = "case-files")]
@@ -241,7 +241,38 @@ pub fn read_npy_bytes(
     source: &str,
     what: &'static str,
 ) -> Result<(Tensor, Dtype), UflError> {
-    let (text, data_start) = npy_header(bytes, source)?;
+    let stored = read_npy_stored(bytes, source, what)?;
+    let dtype = stored.dtype();
+    Ok((stored.widen(what)?, dtype))
+}
+
+/// Reads an array file as [`read_array`] does, keeping a float32 `.npy` file's elements in
+/// float32 (JSON and float64 files are float64).
+pub fn read_array_stored(path: &Path, what: &'static str) -> Result<StoredTensor, UflError> {
+    if crate::protocol::files::has_extension(path, "npy") {
+        read_npy_file_stored(path, what)
+    } else {
+        let t = crate::protocol::json::read_array_json(path, MAX_ARRAY_FILE_BYTES, what)?;
+        Ok(StoredTensor {
+            shape: t.shape,
+            data: StoredData::F64(t.data),
+        })
+    }
+}
+
+/// What a `.npy` header says about the data after it.
+struct NpyLayout {
+    shape: Vec<usize>,
+    dtype: Dtype,
+    /// Offset of the data in the file.
+    data_start: usize,
+    /// Bytes of data the shape needs.
+    needed: usize,
+}
+
+/// Parses and checks the header at the start of `prefix` (which holds at least the header).
+fn npy_layout(prefix: &[u8], source: &str, what: &'static str) -> Result<NpyLayout, UflError> {
+    let (text, data_start) = npy_header(prefix, source)?;
     let header = parse_npy_header(&text).map_err(|m| npy_err(source, m))?;
     let n = element_count(what, &header.shape)?;
     let (width, dtype) = match header.descr.as_str() {
@@ -262,38 +293,152 @@ pub fn read_npy_bytes(
             "Fortran-order arrays are not accepted: save a C-order array (numpy.ascontiguousarray)",
         ));
     }
-    let body = &bytes[data_start..];
-    let needed = n * width;
-    if body.len() < needed {
+    Ok(NpyLayout {
+        shape: header.shape,
+        dtype,
+        data_start,
+        needed: n * width,
+    })
+}
+
+/// Refuses a body of `len` bytes that is not exactly the `needed` bytes of the shape.
+fn check_body_len(layout: &NpyLayout, len: usize, source: &str) -> Result<(), UflError> {
+    let needed = layout.needed;
+    if len < needed {
         return Err(npy_err(
             source,
             format!(
-                "truncated body: shape {:?} needs {needed} bytes of data, the file has {}",
-                header.shape,
-                body.len()
+                "truncated body: shape {:?} needs {needed} bytes of data, the file has {len}",
+                layout.shape
             ),
         ));
     }
-    if body.len() > needed {
+    if len > needed {
         return Err(npy_err(
             source,
             format!(
                 "{} bytes after the data of shape {:?}",
-                body.len() - needed,
-                header.shape
+                len - needed,
+                layout.shape
             ),
         ));
     }
-    let data: Vec<f64> = if width == 8 {
-        body.chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect()
-    } else {
-        body.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
-            .collect()
+    Ok(())
+}
+
+/// Appends the little-endian elements of `bytes` (whole elements) to `data`.
+fn decode_into(bytes: &[u8], data: &mut StoredData) {
+    match data {
+        StoredData::F64(v) => v.extend(
+            bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+        ),
+        StoredData::F32(v) => v.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        ),
+    }
+}
+
+fn empty_data(layout: &NpyLayout) -> StoredData {
+    match layout.dtype {
+        Dtype::F64 => StoredData::F64(Vec::with_capacity(layout.needed / 8)),
+        Dtype::F32 => StoredData::F32(Vec::with_capacity(layout.needed / 4)),
+    }
+}
+
+/// [`read_npy_bytes`] keeping float32 elements in float32.
+pub fn read_npy_stored(
+    bytes: &[u8],
+    source: &str,
+    what: &'static str,
+) -> Result<StoredTensor, UflError> {
+    let layout = npy_layout(bytes, source, what)?;
+    let body = &bytes[layout.data_start..];
+    check_body_len(&layout, body.len(), source)?;
+    let mut data = empty_data(&layout);
+    decode_into(body, &mut data);
+    Ok(StoredTensor {
+        shape: layout.shape,
+        data,
+    })
+}
+
+/// Bytes of a `.npy` file's body decoded per read: the file is never held whole in memory
+/// beside its decoded elements.
+const NPY_READ_CHUNK: usize = 1 << 20;
+
+/// Reads a `.npy` file as [`read_npy_stored`] parses its bytes, streaming the body in chunks of
+/// [`NPY_READ_CHUNK`] bytes into the elements' array (allocated once, at the size the header
+/// states and the file's size confirms).
+fn read_npy_file_stored(path: &Path, what: &'static str) -> Result<StoredTensor, UflError> {
+    use std::io::Read;
+    let source = path.display().to_string();
+    let (file, size) = crate::protocol::files::open_regular(path)?;
+    if size > MAX_ARRAY_FILE_BYTES {
+        return Err(UflError::FileTooLarge {
+            path: source,
+            bytes: size,
+            limit: MAX_ARRAY_FILE_BYTES,
+        });
+    }
+    let io = |e| crate::protocol::files::io_err(path, e);
+    let mut file = file.take(MAX_ARRAY_FILE_BYTES + 1);
+    // The header: its fixed prefix says how long it is.
+    let mut prefix = Vec::new();
+    (&mut file).take(12).read_to_end(&mut prefix).map_err(io)?;
+    let header_len = match prefix.get(6) {
+        Some(1) if prefix.len() >= 10 => 10 + u16::from_le_bytes([prefix[8], prefix[9]]) as usize,
+        Some(2 | 3) if prefix.len() >= 12 => {
+            12 + u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize
+        }
+        _ => 0, // npy_header reports what is wrong
     };
-    Ok((Tensor::new(what, header.shape, data)?, dtype))
+    let more = header_len.saturating_sub(prefix.len()) as u64;
+    (&mut file)
+        .take(more)
+        .read_to_end(&mut prefix)
+        .map_err(io)?;
+    let layout = npy_layout(&prefix, &source, what)?;
+    let body_len = (size as usize).saturating_sub(layout.data_start);
+    check_body_len(&layout, body_len, &source)?;
+    // Body bytes read with the header (only for a header shorter than its fixed prefix).
+    let mut carried = prefix.split_off(layout.data_start.min(prefix.len()));
+    let mut data = empty_data(&layout);
+    let width = match layout.dtype {
+        Dtype::F64 => 8,
+        Dtype::F32 => 4,
+    };
+    let mut read = 0usize;
+    let mut chunk = vec![0u8; NPY_READ_CHUNK];
+    loop {
+        // Fill the chunk (a whole number of elements) unless the file ends first.
+        let mut filled = carried.len();
+        chunk[..filled].copy_from_slice(&carried);
+        carried.clear();
+        while filled < chunk.len() {
+            match file.read(&mut chunk[filled..]).map_err(io)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if read + filled > layout.needed {
+            // Longer than the size read at the start: the file grew while it was read.
+            check_body_len(&layout, read + filled, &source)?;
+        }
+        decode_into(&chunk[..filled / width * width], &mut data);
+        read += filled;
+        if filled < chunk.len() {
+            break;
+        }
+    }
+    check_body_len(&layout, read, &source)?;
+    Ok(StoredTensor {
+        shape: layout.shape,
+        data,
+    })
 }
 
 /// Parses a JSON array: `{"shape", "data"}` or nested lists, streamed (see [`super::json`]).
@@ -490,5 +635,44 @@ mod tests {
         assert_eq!(b.data, vec![1.0, 0.0]);
         assert!(parse_json_array("[[1, 2], [3]]", "t", "x").is_err());
         assert!(parse_json_array(r#"{"shape": [3], "data": [1, 0]}"#, "t", "x").is_err());
+    }
+
+    /// The file reader streams the body in chunks; it must read exactly what the bytes reader
+    /// reads, and refuse exactly what it refuses, with the same message: bodies across chunk
+    /// boundaries, a partial last element, missing and trailing bytes, both dtypes.
+    #[test]
+    fn npy_file_reader_equals_the_bytes_reader() {
+        let dir = std::env::temp_dir().join(format!("ufl-npy-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let elements = NPY_READ_CHUNK / 4 + 3; // more than one chunk of float32, a partial one of float64
+        for (descr, width) in [("<f4", 4usize), ("<f8", 8)] {
+            let full: Vec<u8> = (0..elements * width)
+                .map(|i| (i % 251) as u8 & 0x3f)
+                .collect();
+            let shape = format!("({elements},)");
+            for cut in [0isize, -1, -(width as isize), 1, width as isize] {
+                let len = (full.len() as isize + cut) as usize;
+                let mut body = full.clone();
+                body.resize(len, 7);
+                let bytes = npy(descr, &shape, false, &body);
+                let path = dir.join(format!("a{width}_{cut}.npy"));
+                std::fs::write(&path, &bytes).unwrap();
+                let from_bytes = read_npy_stored(&bytes, &path.display().to_string(), "x");
+                let from_file = read_npy_file_stored(&path, "x");
+                match (from_bytes, from_file) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{descr} {cut}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{descr} {cut}"),
+                    (a, b) => panic!("{descr} {cut}: bytes {a:?} file {b:?}"),
+                }
+                assert_eq!(cut == 0, read_npy_file_stored(&path, "x").is_ok());
+            }
+        }
+        // A header declaring more than the file holds, and no header at all.
+        let path = dir.join("short.npy");
+        std::fs::write(&path, b"\x93NUMPY\x01\x00\xff\x00{").unwrap();
+        assert!(read_npy_file_stored(&path, "x").is_err());
+        std::fs::write(&path, b"").unwrap();
+        assert!(read_npy_file_stored(&path, "x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -109,6 +109,48 @@ pub fn element_count(what: &'static str, shape: &[usize]) -> Result<usize, UflEr
     Ok(n)
 }
 
+/// An array in the precision its file holds: a float32 file stays float32 in memory (half the
+/// bytes of a [`Tensor`]), and the fast path widens each element as it reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTensor {
+    pub shape: Vec<usize>,
+    pub data: StoredData,
+}
+
+/// The elements of a [`StoredTensor`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredData {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
+
+impl StoredTensor {
+    /// The precision of the stored elements.
+    pub fn dtype(&self) -> Dtype {
+        match self.data {
+            StoredData::F64(_) => Dtype::F64,
+            StoredData::F32(_) => Dtype::F32,
+        }
+    }
+
+    /// The number of stored elements.
+    pub fn data_len(&self) -> usize {
+        match &self.data {
+            StoredData::F64(v) => v.len(),
+            StoredData::F32(v) => v.len(),
+        }
+    }
+
+    /// The float64 tensor of the same values (exact: every float32 is a float64).
+    pub fn widen(self, what: &'static str) -> Result<Tensor, UflError> {
+        let data = match self.data {
+            StoredData::F64(v) => v,
+            StoredData::F32(v) => v.into_iter().map(f64::from).collect(),
+        };
+        Tensor::new(what, self.shape, data)
+    }
+}
+
 impl Tensor {
     /// A tensor whose data length matches its shape.
     pub fn new(what: &'static str, shape: Vec<usize>, data: Vec<f64>) -> Result<Self, UflError> {

@@ -25,6 +25,7 @@
 //! 128-bit halves with lane permutes and spills, which is why the value passes sum terms
 //! written by the fused loop instead.
 
+use super::input::Values;
 use super::math::{ln, PowGeneral, PowHalf, PowOne, PowPair, PowTwo, PowZero, Power};
 use super::sum::{block_sum, fold_lanes, Compensated, BLOCK, LANES};
 use crate::spec::tensor::Grid;
@@ -93,8 +94,8 @@ pub struct Depth {
 /// Everything the passes read.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel<'a> {
-    pub pred: &'a [f64],
-    pub target: &'a [f64],
+    pub pred: Values<'a>,
+    pub target: Values<'a>,
     /// A JVP's direction, in the prediction's layout.
     pub direction: Option<&'a [f64]>,
     /// The caller's grid (layout as given).
@@ -515,22 +516,6 @@ fn focal_derivatives<F: Factor>(f: F, torch: bool, q: &[f64], y: &[f64], out: &m
     }
 }
 
-/// Whether every value is a probability the dtype can hold.
-#[inline(always)]
-fn valid_values(xs: &[f64], float32: bool) -> bool {
-    let mut ok = true;
-    if float32 {
-        for &v in xs {
-            ok &= (0.0..=1.0).contains(&v) & ((v as f32 as f64) == v);
-        }
-    } else {
-        for &v in xs {
-            ok &= (0.0..=1.0).contains(&v);
-        }
-    }
-    ok
-}
-
 #[inline(always)]
 fn finite_values(xs: &[f64]) -> bool {
     let mut ok = true;
@@ -549,8 +534,8 @@ impl Kernel<'_> {
         if g.channels_last {
             let start = g.at(b, s, 0);
             let range = start..start + len * g.classes;
-            ok &= valid_values(&self.pred[range.clone()], self.float32);
-            ok &= valid_values(&self.target[range.clone()], self.float32);
+            ok &= self.pred.probabilities(range.clone(), self.float32);
+            ok &= self.target.probabilities(range.clone(), self.float32);
             if let Some(d) = self.direction {
                 ok &= finite_values(&d[range]);
             }
@@ -558,8 +543,8 @@ impl Kernel<'_> {
             for c in 0..g.classes {
                 let start = g.at(b, s, c);
                 let range = start..start + len;
-                ok &= valid_values(&self.pred[range.clone()], self.float32);
-                ok &= valid_values(&self.target[range.clone()], self.float32);
+                ok &= self.pred.probabilities(range.clone(), self.float32);
+                ok &= self.target.probabilities(range.clone(), self.float32);
                 if let Some(d) = self.direction {
                     ok &= finite_values(&d[range]);
                 }
@@ -570,23 +555,23 @@ impl Kernel<'_> {
 
     /// Copies caller channel `c` at positions `s..s+len` of item `b` into `out`.
     #[inline(always)]
-    fn gather_channel(&self, src: &[f64], b: usize, s: usize, c: usize, out: &mut Buf, len: usize) {
+    fn gather_channel(
+        &self,
+        src: Values<'_>,
+        b: usize,
+        s: usize,
+        c: usize,
+        out: &mut Buf,
+        len: usize,
+    ) {
         let g = self.grid;
         let start = g.at(b, s, c);
         if g.channels_last {
-            let stride = g.classes;
-            if stride == 2 {
-                let pairs = &src[start..start + 2 * len - 1];
-                for i in 0..len {
-                    out[i] = pairs[2 * i];
-                }
-            } else {
-                for i in 0..len {
-                    out[i] = src[start + i * stride];
-                }
-            }
+            src.strided(start, g.classes, &mut out[..len]);
+        } else if let Values::F64(v) = src {
+            out[..len].copy_from_slice(&v[start..start + len]);
         } else {
-            out[..len].copy_from_slice(&src[start..start + len]);
+            src.run(start, &mut out[..len]);
         }
     }
 
@@ -608,13 +593,9 @@ impl Kernel<'_> {
 
     /// Splits positions `s..s+len` of item `b` of a two-channel channels-last array.
     #[inline(always)]
-    fn deinterleave(&self, src: &[f64], b: usize, s: usize, out: &mut [Buf; 2], len: usize) {
-        let start = self.grid.at(b, s, 0);
+    fn deinterleave(&self, src: Values<'_>, b: usize, s: usize, out: &mut [Buf; 2], len: usize) {
         let [c0, c1] = out;
-        for (i, pair) in src[start..start + 2 * len].chunks_exact(2).enumerate() {
-            c0[i] = pair[0];
-            c1[i] = pair[1];
-        }
+        src.deinterleave(self.grid.at(b, s, 0), &mut c0[..len], &mut c1[..len]);
     }
 
     /// Internal channel `ch`'s prediction and target at positions `s..s+len` of item `b`.
@@ -648,9 +629,9 @@ impl Kernel<'_> {
         len: usize,
     ) {
         match self.expansion {
-            Expansion::Direct => self.gather_channel(dir, b, s, ch, v, len),
+            Expansion::Direct => self.gather_channel(Values::F64(dir), b, s, ch, v, len),
             Expansion::Single { .. } => {
-                self.gather_channel(dir, b, s, 0, v, len);
+                self.gather_channel(Values::F64(dir), b, s, 0, v, len);
                 if ch == 0 {
                     for x in v.iter_mut().take(len) {
                         *x = 0.0 - *x;
@@ -676,8 +657,8 @@ impl Kernel<'_> {
         if !self.grid.channels_last && self.expansion == Expansion::Direct {
             let start = self.grid.at(b, s, ch);
             return (
-                &self.pred[start..start + len],
-                &self.target[start..start + len],
+                self.pred.run(start, &mut p[..len]),
+                self.target.run(start, &mut y[..len]),
             );
         }
         self.gather(b, s, ch, p, y, len);
@@ -742,13 +723,12 @@ impl Kernel<'_> {
     #[inline(always)]
     fn prefetch(&self, b: usize, s: usize, len: usize) {
         let g = self.grid;
-        let lines = |data: &[f64], start: usize, count: usize| {
-            let end = (start + count).min(data.len());
-            for i in (start.min(end)..end).step_by(8) {
-                prefetch_line(&data[i]);
-            }
-        };
-        let arrays = [Some(self.pred), Some(self.target), self.direction];
+        let lines = |data: Values<'_>, start: usize, count: usize| data.prefetch(start, count);
+        let arrays = [
+            Some(self.pred),
+            Some(self.target),
+            self.direction.map(Values::F64),
+        ];
         for data in arrays.into_iter().flatten() {
             if g.channels_last {
                 lines(data, g.at(b, s, 0), len * g.classes);
@@ -797,7 +777,7 @@ impl Kernel<'_> {
                 self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
                 self.deinterleave(self.target, item.b, s, &mut pair_y, len);
                 if let Some(direction) = self.direction {
-                    self.deinterleave(direction, item.b, s, &mut pair_dir, len);
+                    self.deinterleave(Values::F64(direction), item.b, s, &mut pair_dir, len);
                 }
             }
             if let (Some([f0, f1]), None) = (focal_pair, self.direction) {
@@ -1035,20 +1015,6 @@ impl Kernel<'_> {
 /// Blocks ahead of the one being computed whose inputs are prefetched.
 const PREFETCH_AHEAD: usize = 4;
 
-/// A prefetch hint for the cache line holding `x` (nothing on other targets).
-#[inline(always)]
-fn prefetch_line(x: &f64) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` only hints the cache; it reads nothing and faults on no address
-    // (here a valid reference), and SSE is part of every x86-64 processor.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((x as *const f64).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
-}
-
 /// `1 - v` in place, rounded to float32 when `round` (MONAI's materialised complement).
 #[inline(always)]
 fn complement(x: &mut Buf, len: usize, round: bool) {
@@ -1248,8 +1214,8 @@ impl Depth {
             for r in r0..r1 {
                 for t in 0..self.pairs {
                     let i = r * self.row_len + t + offset;
-                    q[gathered] = k.pred[i];
-                    y[gathered] = k.target[i];
+                    q[gathered] = k.pred.get(i);
+                    y[gathered] = k.target.get(i);
                     if let Some(direction) = k.direction {
                         dir[gathered] = direction[i];
                     }
@@ -1295,8 +1261,8 @@ impl Depth {
                 for j in 0..len {
                     let (r, t) = ((start + j) / self.pairs, (start + j) % self.pairs);
                     let i = (r0 + r) * self.row_len + t + offset;
-                    p[j] = k.pred[i];
-                    y[j] = k.target[i];
+                    p[j] = k.pred.get(i);
+                    y[j] = k.target.get(i);
                 }
                 let (q, pass, d) = (&mut q[..len], &mut pass[..len], &mut d[..len]);
                 k.clip(&p[..len], q, pass);

@@ -64,6 +64,7 @@
 //! AVX-512, AVX2 and the baseline and chosen at run time ([`Isa`]); all three perform the same
 //! IEEE operations, so the choice does not change a bit either.
 
+pub mod input;
 pub mod kernel;
 pub mod math;
 pub mod plan;
@@ -75,8 +76,9 @@ use crate::engine::derivatives::Directional;
 use crate::engine::eval::{Evaluation, Problem};
 use crate::numbers::real::Dual;
 use crate::spec::tensor::Tensor;
+use input::Values;
 use kernel::{ChannelSums, Coeffs, Depth, Item, ItemOut, Kernel};
-use plan::Plan;
+use plan::{Plan, Spec};
 use sum::{Compensated, BLOCK};
 use tail::{Sums, TailOut};
 use threads::*;
@@ -177,8 +179,36 @@ pub fn evaluate(problem: &Problem) -> Option<Evaluation> {
 
 /// [`evaluate`] with the element code of `isa`.
 pub fn evaluate_with(problem: &Problem, isa: Isa) -> Option<Evaluation> {
-    let plan = plan::plan(problem)?;
-    let run = Run::new(problem, &plan, None, isa);
+    let inputs = (
+        Values::F64(&problem.pred.data),
+        Values::F64(&problem.target.data),
+    );
+    evaluate_stored_with(&Spec::of(problem), inputs, isa)
+}
+
+/// The answer [`evaluate`] gives, for inputs kept in the precision they were read in
+/// (`Values`: float64, or float32 elements widened one by one as the passes read them, so the
+/// same float64 values and the same bits): a float32 input is never copied whole into float64.
+/// `None` where the fast path does not take the problem, an input value is not acceptable, or
+/// the arrays' lengths are not the ones `spec` states.
+pub fn evaluate_stored(
+    spec: &Spec<'_>,
+    pred: Values<'_>,
+    target: Values<'_>,
+) -> Option<Evaluation> {
+    evaluate_stored_with(spec, (pred, target), Isa::best())
+}
+
+fn evaluate_stored_with(
+    spec: &Spec<'_>,
+    (pred, target): (Values<'_>, Values<'_>),
+    isa: Isa,
+) -> Option<Evaluation> {
+    if spec.lengths != (pred.len(), target.len()) {
+        return None;
+    }
+    let plan = plan::plan_spec(spec)?;
+    let run = Run::new(spec, (pred, target), &plan, None, isa);
     let sums = run.statistics()?;
     let out = plan.tail.run::<f64>(
         plan.grid.batch,
@@ -202,7 +232,7 @@ pub fn value(problem: &Problem) -> Option<(Vec<f64>, Vec<usize>)> {
 /// [`value`] with the element code of `isa`.
 pub fn value_with(problem: &Problem, isa: Isa) -> Option<(Vec<f64>, Vec<usize>)> {
     let plan = plan::plan(problem)?;
-    let run = Run::new(problem, &plan, None, isa);
+    let run = Run::new(&Spec::of(problem), inputs_of(problem), &plan, None, isa);
     let sums = run.statistics()?;
     let out = plan.tail.run::<f64>(
         plan.grid.batch,
@@ -225,7 +255,13 @@ pub fn jvp_with(problem: &Problem, direction: &Tensor, isa: Isa) -> Option<Vec<D
         return None;
     }
     let plan = plan::plan(problem)?;
-    let run = Run::new(problem, &plan, Some(&direction.data), isa);
+    let run = Run::new(
+        &Spec::of(problem),
+        inputs_of(problem),
+        &plan,
+        Some(&direction.data),
+        isa,
+    );
     let sums = run.statistics()?;
     let out = plan.tail.run::<Dual>(
         plan.grid.batch,
@@ -241,6 +277,13 @@ pub fn jvp_with(problem: &Problem, direction: &Tensor, isa: Isa) -> Option<Vec<D
                 derivative: d.dx,
             })
             .collect(),
+    )
+}
+
+fn inputs_of(problem: &Problem) -> (Values<'_>, Values<'_>) {
+    (
+        Values::F64(&problem.pred.data),
+        Values::F64(&problem.target.data),
     )
 }
 
@@ -291,7 +334,13 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(problem: &'a Problem, plan: &'a Plan, direction: Option<&'a [f64]>, isa: Isa) -> Self {
+    fn new(
+        spec: &Spec<'_>,
+        (pred, target): (Values<'a>, Values<'a>),
+        plan: &'a Plan,
+        direction: Option<&'a [f64]>,
+        isa: Isa,
+    ) -> Self {
         let grid = plan.grid;
         let items = (0..grid.batch)
             .flat_map(|b| {
@@ -305,11 +354,11 @@ impl<'a> Run<'a> {
         Run {
             plan,
             kernel: Kernel {
-                pred: &problem.pred.data,
-                target: &problem.target.data,
+                pred,
+                target,
                 direction,
                 grid,
-                float32: problem.dtype == crate::spec::tensor::Dtype::F32,
+                float32: spec.dtype == crate::spec::tensor::Dtype::F32,
                 clip: plan.clip,
                 expansion: plan.expansion,
                 roles: &plan.roles,

@@ -8,12 +8,13 @@
 use super::kernel::{ClipRule, Depth, Expansion, Focal, Role};
 use super::math::PowPair;
 use super::tail::Tail;
+use crate::conventions::params::Params;
 use crate::conventions::params::Reduction;
 use crate::conventions::params::{resolve, Hyper};
 use crate::conventions::terms::RegionTerm;
 use crate::engine::eval::Problem;
 use crate::spec::registry::{Convention, FunctionId, KERAS_EPSILON, MONAI_DEFAULT_EPSILON};
-use crate::spec::tensor::{Dtype, Grid, Layout, Tensor};
+use crate::spec::tensor::{Dtype, Grid, Layout};
 
 /// The largest focal exponent the fast path takes (`math::pow`'s domain).
 pub const MAX_GAMMA: f64 = 1024.0;
@@ -32,13 +33,44 @@ pub struct Plan {
     pub tail: Tail,
 }
 
-fn well_formed(t: &Tensor) -> bool {
-    t.shape.len() >= 2
-        && t.shape.iter().all(|&d| d > 0)
-        && t.shape
+/// What a plan reads of a problem: everything but the element values, which may be stored in
+/// float64 (a [`Problem`]) or float32 (`input.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct Spec<'a> {
+    pub function: FunctionId,
+    pub convention: Convention,
+    pub params: &'a Params,
+    /// The prediction's shape.
+    pub shape: &'a [usize],
+    pub target_shape: &'a [usize],
+    /// The element counts of the prediction and the target as stored.
+    pub lengths: (usize, usize),
+    pub layout: Layout,
+    pub dtype: Dtype,
+}
+
+impl<'a> Spec<'a> {
+    pub fn of(problem: &'a Problem) -> Self {
+        Spec {
+            function: problem.function,
+            convention: problem.convention,
+            params: &problem.params,
+            shape: &problem.pred.shape,
+            target_shape: &problem.target.shape,
+            lengths: (problem.pred.data.len(), problem.target.data.len()),
+            layout: problem.layout,
+            dtype: problem.dtype,
+        }
+    }
+}
+
+fn well_formed(shape: &[usize], len: usize) -> bool {
+    shape.len() >= 2
+        && shape.iter().all(|&d| d > 0)
+        && shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .is_some_and(|n| n == t.data.len())
+            .is_some_and(|n| n == len)
 }
 
 /// `[dtype(eps), dtype(1 - eps)]` as `paper.rs` and `monai.rs` write it, if the fast path's
@@ -56,13 +88,20 @@ fn focal_power(gamma: f64) -> Option<PowPair> {
 
 /// The plan for `problem`, or `None` where the generic evaluator must answer.
 pub fn plan(problem: &Problem) -> Option<Plan> {
-    if !well_formed(&problem.pred) || !well_formed(&problem.target) {
+    plan_spec(&Spec::of(problem))
+}
+
+/// [`plan`] from a problem's description.
+pub fn plan_spec(problem: &Spec<'_>) -> Option<Plan> {
+    if !well_formed(problem.shape, problem.lengths.0)
+        || !well_formed(problem.target_shape, problem.lengths.1)
+    {
         return None;
     }
-    if problem.pred.shape != problem.target.shape {
+    if problem.shape != problem.target_shape {
         return None;
     }
-    let hyper = resolve(problem.function, problem.convention, &problem.params).ok()?;
+    let hyper = resolve(problem.function, problem.convention, problem.params).ok()?;
     match problem.convention {
         Convention::Original => original(problem, &hyper),
         Convention::Paper => paper(problem, &hyper),
@@ -70,8 +109,8 @@ pub fn plan(problem: &Problem) -> Option<Plan> {
     }
 }
 
-fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
-    let shape = &problem.pred.shape;
+fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
+    let shape = problem.shape;
     let rank = shape.len();
     if rank != 4 && rank != 5 {
         return None;
@@ -119,7 +158,7 @@ fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
                     s.push(shape[1]);
                     s
                 }
-                Layout::ChannelsLast => shape.clone(),
+                Layout::ChannelsLast => shape.to_vec(),
             };
             if grid.classes < 2 || native[3] < 2 {
                 return None; // the original's slicing errors
@@ -200,7 +239,7 @@ fn original(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     }
 }
 
-fn paper(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
+fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
     let symmetric = match problem.function {
         FunctionId::SymUnifiedFocalLoss => true,
         FunctionId::AsymUnifiedFocalLoss => false,
@@ -213,7 +252,7 @@ fn paper(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     if reduction == Reduction::PerElement {
         return None;
     }
-    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let grid = Grid::of(problem.shape, problem.layout);
     let single = grid.classes == 1;
     let classes = if single { 2 } else { grid.classes };
     let mut rare = vec![false; classes];
@@ -267,11 +306,11 @@ fn paper(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
     })
 }
 
-fn monai(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
+fn monai(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
     if problem.function != FunctionId::AsymUnifiedFocalLoss {
         return None;
     }
-    let rank = problem.pred.shape.len();
+    let rank = problem.shape.len();
     if rank != 4 && rank != 5 {
         return None;
     }
@@ -289,7 +328,7 @@ fn monai(problem: &Problem, hp: &Hyper<f64>) -> Option<Plan> {
         hp.real("weight").ok()?,
     );
     let power = focal_power(gamma)?;
-    let grid = Grid::of(&problem.pred.shape, problem.layout);
+    let grid = Grid::of(problem.shape, problem.layout);
     let (lo, hi) = rounded_bounds(problem.dtype, MONAI_DEFAULT_EPSILON)?;
     let roles = vec![
         Role {
