@@ -280,6 +280,13 @@ fn sweep() -> Vec<Case> {
                 "sym_unified_focal_loss",
                 p(&[("weight", 0.0), ("gamma", 1.0)]),
             ),
+            ("symmetric_focal_loss", p(&[])),
+            (
+                "asymmetric_focal_loss",
+                p(&[("delta", 0.4), ("gamma", 0.5)]),
+            ),
+            ("symmetric_focal_tversky_loss", p(&[("gamma", 1.3)])),
+            ("asymmetric_focal_tversky_loss", p(&[])),
         ] {
             push(f, "original", shape.clone(), layout, params);
         }
@@ -318,6 +325,35 @@ fn sweep() -> Vec<Case> {
                 push(f, "paper", shape.clone(), layout, params);
             }
         }
+        for f in [
+            "symmetric_focal_loss",
+            "asymmetric_focal_loss",
+            "symmetric_focal_tversky_loss",
+            "asymmetric_focal_tversky_loss",
+        ] {
+            let region = if f.ends_with("tversky_loss") {
+                vec![("region", word("class-mean"))]
+            } else {
+                vec![]
+            };
+            for mut params_list in [
+                vec![],
+                vec![
+                    ("delta", num(0.75)),
+                    ("gamma", num(0.3)),
+                    ("reduction", word("sum")),
+                ],
+                vec![("gamma", num(0.0)), ("reduction", word("none"))],
+                vec![
+                    ("gamma", num(0.9)),
+                    ("reduction", word("none-per-class")),
+                    ("rare_classes", ParamValue::List(vec![0.0])),
+                ],
+            ] {
+                params_list.extend(region.iter().cloned());
+                push(f, "paper", shape.clone(), layout, params(&params_list));
+            }
+        }
     }
     for (shape, layout) in [
         (vec![2, 2, 5, 7], cf),
@@ -346,6 +382,38 @@ fn sweep() -> Vec<Case> {
                 params,
             );
         }
+    }
+    for (shape, layout) in [
+        (vec![2, 2, 5, 7], cf),
+        (vec![1, 3, 4, 5], cf),
+        (vec![2, 2, 9], cf),
+        (vec![1, 2, 3, 2, 4], cf),
+    ] {
+        for f in ["asymmetric_focal_loss", "asymmetric_focal_tversky_loss"] {
+            for params in [
+                p(&[]),
+                params(&[
+                    ("delta", num(0.4)),
+                    ("gamma", num(0.0)),
+                    ("reduction", word("sum")),
+                ]),
+                params(&[
+                    ("gamma", num(3.5)),
+                    ("epsilon", num(1e-4)),
+                    ("reduction", word("mean")),
+                ]),
+                params(&[("gamma", num(1.0)), ("reduction", word("sum"))]),
+            ] {
+                push(f, "monai", shape.clone(), layout, params);
+            }
+        }
+        push(
+            "asymmetric_focal_tversky_loss",
+            "monai",
+            shape.clone(),
+            layout,
+            params(&[("reduction", word("none"))]),
+        );
     }
     cases
 }
@@ -482,6 +550,20 @@ fn large_problems() -> Vec<Problem> {
             vec![2, 150, 120, 3],
             Layout::ChannelsLast,
             p(&[]),
+        ),
+        (
+            "asymmetric_focal_loss",
+            "monai",
+            vec![1, 2, 130, 150],
+            Layout::ChannelsFirst,
+            p(&[]),
+        ),
+        (
+            "symmetric_focal_loss",
+            "original",
+            vec![2, 120, 110, 2],
+            Layout::ChannelsLast,
+            p(&[("gamma", 1.5)]),
         ),
     ]
     .into_iter()
@@ -629,8 +711,13 @@ fn uncovered_problems_and_bad_values_go_to_the_generic_evaluator() {
     assert!(fast::evaluate(&good).is_some());
     // Not covered: other functions, logits, one-hot conversion, ignore masks.
     let mut other = good.clone();
-    other.function = "asymmetric_focal_loss".parse().unwrap();
+    other.function = "focal_loss".parse().unwrap();
+    other.convention = "original".parse().unwrap();
     assert!(!fast::covers(&other));
+    let mut per_element = good.clone();
+    per_element.function = "asymmetric_focal_loss".parse().unwrap();
+    per_element.params = params(&[("reduction", word("none"))]);
+    assert!(!fast::covers(&per_element));
     let mut onehot = good.clone();
     onehot.params = params(&[("to_onehot_y", ParamValue::Bool(true))]);
     assert!(!fast::covers(&onehot));
@@ -709,4 +796,128 @@ fn float32_storage_gives_the_bits_of_the_widened_inputs() {
         assert!(fast::evaluate_stored(&spec, Values::F32(&p32), Values::F32(&t32)).is_none());
         assert!(fast::evaluate_stored(&spec, Values::F32(&p32[1..]), Values::F32(&t32)).is_none());
     }
+}
+
+/// MONAI's `to_onehot_y` on a `(B, 1, S…)` label map: the fast path expands the labels and
+/// agrees with the generic evaluator (which expands them as MONAI does) within the bound, the
+/// JVP included; a label that is not a class index, `ignore_index`, or a class count other than
+/// the channels' sends the problem to the generic evaluator, which gives its answer or error.
+#[test]
+fn to_onehot_y_label_maps_take_the_fast_path() {
+    let mut compared = 0;
+    for (function, shape, extra) in [
+        ("asym_unified_focal_loss", vec![2, 2, 5, 7], vec![]),
+        (
+            "asym_unified_focal_loss",
+            vec![1, 3, 3, 4, 5],
+            vec![("num_classes", num(3.0))],
+        ),
+        (
+            "asymmetric_focal_loss",
+            vec![1, 3, 4, 5],
+            vec![("reduction", word("sum"))],
+        ),
+        ("asymmetric_focal_loss", vec![2, 2, 9], vec![]),
+        (
+            "asymmetric_focal_tversky_loss",
+            vec![1, 3, 4, 5],
+            vec![("reduction", word("none"))],
+        ),
+        (
+            "asymmetric_focal_tversky_loss",
+            vec![2, 2, 3, 2, 4],
+            vec![("gamma", num(0.3))],
+        ),
+    ] {
+        for dtype in [Dtype::F64, Dtype::F32] {
+            let one_hot = build(&Case {
+                function,
+                convention: "monai",
+                shape: shape.clone(),
+                layout: Layout::ChannelsFirst,
+                dtype,
+                params: p(&[]),
+                values: Values::NearBounds,
+                seed: 900 + compared,
+            });
+            let (b, c) = (shape[0], shape[1]);
+            let s: usize = shape[2..].iter().product();
+            let labels: Vec<f64> = (0..b * s)
+                .map(|i| {
+                    let (bi, si) = (i / s, i % s);
+                    (0..c)
+                        .find(|&ci| one_hot.target.data[(bi * c + ci) * s + si] == 1.0)
+                        .unwrap() as f64
+                })
+                .collect();
+            let mut labels_shape = shape.clone();
+            labels_shape[1] = 1;
+            let mut pairs = extra.clone();
+            pairs.push(("to_onehot_y", ParamValue::Bool(true)));
+            let mut problem = one_hot.clone();
+            problem.params = params(&pairs);
+            problem.target = Tensor::new("target", labels_shape, labels).unwrap();
+            let name = format!("{function} {shape:?} {dtype:?}");
+            assert!(fast::covers(&problem), "{name}");
+            let fast = fast::evaluate(&problem).unwrap_or_else(|| panic!("{name}: refused"));
+            let generic = problem.evaluate_in::<f64>(true).unwrap();
+            let bound = problem.evaluate_in::<F64Bound>(true).unwrap();
+            assert_eq!(fast.loss_shape, generic.loss_shape, "{name}");
+            agree(&name, "loss", &fast.loss, &generic.loss, &bound.loss);
+            let (gg, ge) = (generic.grad.unwrap(), bound.grad.unwrap());
+            agree(&name, "grad", &fast.grad, &gg, &ge);
+            // The same bits as the one-hot target given directly (whose JVP the forward-mode
+            // test checks against the generic one), the JVP included.
+            let mut direct = one_hot.clone();
+            direct.params = params(&extra);
+            let direct_answer = fast::evaluate(&direct).unwrap();
+            assert_eq!(bits(&fast.grad), bits(&direct_answer.grad), "{name}");
+            assert_eq!(bits(&fast.loss), bits(&direct_answer.loss), "{name}");
+            let v = direction(&shape, 5);
+            let jvp_bits = |d: Vec<ufl_oracle::derivatives::Directional>| {
+                d.iter()
+                    .map(|d| (d.value.to_bits(), d.derivative.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                jvp_bits(fast::jvp(&problem, &v).unwrap()),
+                jvp_bits(fast::jvp(&direct, &v).unwrap()),
+                "{name}: jvp"
+            );
+            assert_eq!(problem.jvp(&v).unwrap().len(), fast.loss.len(), "{name}");
+            // Labels the fast path does not take.
+            for bad in [c as f64, 0.5, -1.0, f64::NAN] {
+                let mut wrong = problem.clone();
+                wrong.target.data[3] = bad;
+                assert!(fast::evaluate(&wrong).is_none(), "{name}: label {bad}");
+                let generic = wrong.evaluate_in::<f64>(true).map(|e| e.loss);
+                let answered = wrong.evaluate().map(|e| e.loss);
+                assert_eq!(
+                    format!("{answered:?}"),
+                    format!("{generic:?}"),
+                    "{name}: label {bad}"
+                );
+            }
+            let mut ignore = problem.clone();
+            ignore.params.insert("ignore_index".into(), num(5.0));
+            assert!(!fast::covers(&ignore), "{name}");
+            compared += 1;
+        }
+    }
+    let mut classes = build(&Case {
+        function: "asym_unified_focal_loss",
+        convention: "monai",
+        shape: vec![1, 2, 3, 3],
+        layout: Layout::ChannelsFirst,
+        dtype: Dtype::F64,
+        params: params(&[
+            ("to_onehot_y", ParamValue::Bool(true)),
+            ("num_classes", num(3.0)),
+        ]),
+        values: Values::Random,
+        seed: 3,
+    });
+    classes.target = Tensor::new("target", vec![1, 1, 3, 3], vec![1.0; 9]).unwrap();
+    assert!(!fast::covers(&classes));
+    assert_eq!(compared, 12);
 }

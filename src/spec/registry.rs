@@ -657,9 +657,13 @@ const NO_PAPER_FIXTURES: Checked = Checked::No(
     "`paper` is the equations, not a shipped implementation: there is nothing to record; the \
      special-case properties tie it to `original`",
 );
-const NOT_ON_THE_FAST_PATH: Checked = Checked::No(
-    "the fast path plans the region losses and the unified losses, which large volumes are \
-     checked with; this one is answered by the generic evaluator",
+const COMBO_NOT_ON_THE_FAST_PATH: Checked = Checked::No(
+    "its Dice term reads the unclipped prediction and its cross entropy the clipped one, where \
+     the fused passes clip each element once; the generic evaluator answers it",
+);
+const FOCAL_NOT_ON_THE_FAST_PATH: Checked = Checked::No(
+    "its class weights are broadcast against the last axis as NumPy broadcasts them, column by \
+     column, where the fused passes weight each class once; the generic evaluator answers it",
 );
 const NOT_IN_THE_TEST_BACKENDS: Checked = Checked::No(
     "outside the unified family the test backends implement (the focal, focal Tversky and \
@@ -678,22 +682,19 @@ const ORIGINAL_EVERYWHERE: Coverage = Coverage {
     test_backends: Checked::Yes,
     special_case: ORIGINAL_RELATIONS,
 };
-/// A part of the unified loss in `original`: everything but the fast path.
-const ORIGINAL_PART: Coverage = Coverage {
-    fast_path: NOT_ON_THE_FAST_PATH,
-    ..ORIGINAL_EVERYWHERE
-};
+/// A part of the unified loss in `original`.
+const ORIGINAL_PART: Coverage = ORIGINAL_EVERYWHERE;
 /// A part of the unified loss in `paper`.
 const PAPER_PART: Coverage = Coverage {
     fixtures: NO_PAPER_FIXTURES,
-    fast_path: NOT_ON_THE_FAST_PATH,
+    fast_path: Checked::Yes,
     test_backends: Checked::Yes,
     special_case: FIGURE_1,
 };
 /// A part of the unified loss in `monai`.
 const MONAI_PART: Coverage = Coverage {
     fixtures: Checked::Yes,
-    fast_path: NOT_ON_THE_FAST_PATH,
+    fast_path: Checked::Yes,
     test_backends: Checked::Yes,
     special_case: MONAI_AS_ORIGINAL,
 };
@@ -736,7 +737,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             "combo_loss",
             O_COMBO,
             Coverage {
-                fast_path: NOT_ON_THE_FAST_PATH,
+                fast_path: COMBO_NOT_ON_THE_FAST_PATH,
                 test_backends: NOT_IN_THE_TEST_BACKENDS,
                 ..ORIGINAL_EVERYWHERE
             },
@@ -760,7 +761,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             "focal_loss",
             O_FOCAL,
             Coverage {
-                fast_path: NOT_ON_THE_FAST_PATH,
+                fast_path: FOCAL_NOT_ON_THE_FAST_PATH,
                 test_backends: NOT_IN_THE_TEST_BACKENDS,
                 ..ORIGINAL_EVERYWHERE
             },

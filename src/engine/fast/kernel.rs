@@ -383,6 +383,7 @@ fn fused_gradients_pair<F0: Factor, F1: Factor>(
     f0: F0,
     f1: F1,
     torch: [bool; 2],
+    tversky: bool,
     tversky_first: bool,
     bounds: Bounds,
     k: [&Coeffs; 2],
@@ -404,8 +405,14 @@ fn fused_gradients_pair<F0: Factor, F1: Factor>(
         let (l, r) = (ln(hot), 1.0 / hot);
         let focal0 = kf0 * (kf1 * (kf2 * f0.derivative(q0, (-y0) * l, (-y0) * r, torch[0])));
         let focal1 = kg0 * (kg1 * (kg2 * f1.derivative(q1, (-y1) * l, (-y1) * r, torch[1])));
-        let tv0 = y0 * t0 - y0 * f_n0 + (1.0 - y0) * p0_;
-        let tv1 = y1 * t1 - y1 * f_n1 + (1.0 - y1) * p1_;
+        let (tv0, tv1) = if tversky {
+            (
+                y0 * t0 - y0 * f_n0 + (1.0 - y0) * p0_,
+                y1 * t1 - y1 * f_n1 + (1.0 - y1) * p1_,
+            )
+        } else {
+            (0.0, 0.0)
+        };
         let (a0, b0) = if tversky_first {
             (tv0, focal0)
         } else {
@@ -575,11 +582,12 @@ impl Kernel<'_> {
         }
     }
 
-    /// Two internal channels, each with a Tversky index and a focal term: the pair kernels.
+    /// Two internal channels, each with a focal term and both with or both without a Tversky
+    /// index: the pair kernels.
     #[inline(always)]
     fn focal_pair(&self) -> Option<[Focal; 2]> {
         match self.roles {
-            [a, b] if a.tversky && b.tversky => Some([a.focal?, b.focal?]),
+            [a, b] if a.tversky == b.tversky => Some([a.focal?, b.focal?]),
             _ => None,
         }
     }
@@ -796,8 +804,9 @@ impl Kernel<'_> {
                 let done = with_pair_factors!(f0.power, f1.power, a, b => fused_stats_pair(
                     a, b, bounds, [p0, p1], [y0, y1], t0, t1));
                 if done == Some(true) {
-                    for (a, t) in acc.iter_mut().zip(&pair_terms) {
-                        for (a, t) in a.iter_mut().zip(t) {
+                    for ((a, t), role) in acc.iter_mut().zip(&pair_terms).zip(self.roles) {
+                        let from = if role.tversky { 0 } else { 3 };
+                        for (a, t) in a[from..4].iter_mut().zip(&t[from..]) {
                             a.add(block_sum(&t[..len]));
                         }
                     }
@@ -917,6 +926,7 @@ impl Kernel<'_> {
                 };
                 let bounds = Bounds::of(self.clip);
                 let (torch, first) = ([f0.torch, f1.torch], self.tversky_first);
+                let tversky = self.roles[0].tversky;
                 let k = [&coeffs[0], &coeffs[1]];
                 let direct = if in_place {
                     out.planar_pair_mut(local, len)
@@ -927,7 +937,7 @@ impl Kernel<'_> {
                 let (done, buffered) = match direct {
                     Some(dst) => (
                         with_pair_factors!(f0.power, f1.power, a, b => fused_gradients_pair(
-                            a, b, torch, first, bounds, k, [p0, p1], [y0, y1], dst)),
+                            a, b, torch, tversky, first, bounds, k, [p0, p1], [y0, y1], dst)),
                         false,
                     ),
                     None => {
@@ -935,7 +945,7 @@ impl Kernel<'_> {
                         let dst = [&mut g0[..len], &mut g1[..len]];
                         (
                             with_pair_factors!(f0.power, f1.power, a, b => fused_gradients_pair(
-                                a, b, torch, first, bounds, k, [p0, p1], [y0, y1], dst)),
+                                a, b, torch, tversky, first, bounds, k, [p0, p1], [y0, y1], dst)),
                             true,
                         )
                     }
@@ -1349,26 +1359,30 @@ mod tests {
                     let done = with_pair_factors!(Some(power), second, a, c => fused_stats_pair(
                         a, c, b, [&p[0], &p[1]], [&y[0], &y[1]], &mut t0, &mut t1));
                     assert_eq!(done, Some(true));
-                    let mut g = [[0.0; BLOCK]; 2];
-                    let [g0, g1] = &mut g;
-                    let done = with_pair_factors!(Some(power), second, a, c =>
-                        fused_gradients_pair(a, c, [true, false], false, b, [&k[0], &k[1]],
-                            [&p[0], &p[1]], [&y[0], &y[1]], [&mut g0[..], &mut g1[..]]));
-                    assert_eq!(done, Some(true));
-                    let pairs = [(0, Some(power), &t0, true), (1, second, &t1, false)];
-                    for (ch, own, pair_terms, torch) in pairs {
-                        let mut t = [[0.0; BLOCK]; 4];
-                        let [tp, fn_, fp, focal] = &mut t;
-                        let mut own_g = [0.0; BLOCK];
-                        with_factor!(own, f => {
-                            fused_stats(f, b, &p[ch], &y[ch], tp, fn_, fp, focal);
-                            fused_gradients(f, torch, true, false, b, &k[ch], &p[ch], &y[ch],
-                                &mut own_g);
-                        });
-                        for (own, pair) in t.iter().zip(pair_terms.iter()) {
-                            assert_eq!(bits(own), bits(pair), "{power:?} {second:?} {ch}");
+                    for tversky in [true, false] {
+                        let mut g = [[0.0; BLOCK]; 2];
+                        let [g0, g1] = &mut g;
+                        let done = with_pair_factors!(Some(power), second, a, c =>
+                            fused_gradients_pair(a, c, [true, false], tversky, false, b,
+                                [&k[0], &k[1]], [&p[0], &p[1]], [&y[0], &y[1]],
+                                [&mut g0[..], &mut g1[..]]));
+                        assert_eq!(done, Some(true));
+                        let pairs = [(0, Some(power), &t0, true), (1, second, &t1, false)];
+                        for (ch, own, pair_terms, torch) in pairs {
+                            let mut t = [[0.0; BLOCK]; 4];
+                            let [tp, fn_, fp, focal] = &mut t;
+                            let mut own_g = [0.0; BLOCK];
+                            with_factor!(own, f => {
+                                fused_stats(f, b, &p[ch], &y[ch], tp, fn_, fp, focal);
+                                fused_gradients(f, torch, tversky, false, b, &k[ch], &p[ch],
+                                    &y[ch], &mut own_g);
+                            });
+                            for (own, pair) in t.iter().zip(pair_terms.iter()) {
+                                assert_eq!(bits(own), bits(pair), "{power:?} {second:?} {ch}");
+                            }
+                            let what = format!("{power:?} {second:?} {ch} tversky {tversky}");
+                            assert_eq!(bits(&own_g), bits(&g[ch]), "{what}");
                         }
-                        assert_eq!(bits(&own_g), bits(&g[ch]), "{power:?} {second:?} {ch}");
                     }
                 }
             }

@@ -1,9 +1,13 @@
-//! The fast path: the same answers as the generic evaluators for the most used functions —
-//! `dice_loss` (and `tversky_loss`, `dice_coefficient`), `focal_tversky_loss`,
-//! `sym_unified_focal_loss` and `asym_unified_focal_loss` in `original`, the two unified losses
-//! in `paper` (probabilities, any layout, class count, rare set, reduction and region), and
-//! `asym_unified_focal_loss` in `monai` (including a single channel's `[1-p, p]` expansion) —
-//! computed in two fused passes over the caller's arrays, in parallel, without copies.
+//! The fast path: the same answers as the generic evaluators for the region and unified
+//! families — `dice_loss` (and `tversky_loss`, `dice_coefficient`), `focal_tversky_loss`, the
+//! two unified losses and their four parts (`symmetric_`/`asymmetric_focal_loss`,
+//! `symmetric_`/`asymmetric_focal_tversky_loss`) in `original`, the unified losses and their
+//! parts in `paper` (probabilities, any layout, class count, rare set, reduction and region),
+//! and in `monai` `AsymmetricUnifiedFocalLoss` (including a single channel's `[1-p, p]`
+//! expansion), `AsymmetricFocalLoss` and `AsymmetricFocalTverskyLoss` (every reduction but the
+//! focal loss's per-element one) — computed in two fused passes over the caller's arrays, in
+//! parallel, without copies. What stays with the generic evaluator, and why, is listed in
+//! the README ("What the fast path covers").
 //!
 //! **How.** A [`plan`](plan::plan) decides whether the fast path takes a problem. The
 //! statistics pass reads every element once: it checks the value (a probability the input dtype
@@ -20,7 +24,7 @@
 //! and their gradient are products and sums. Each pass is one loop over a block of positions
 //! per channel (clip, terms, focal factor, derivative, all in registers; `kernel.rs`), or one
 //! loop over both channels at once for two channels that both carry a focal term (every
-//! two-class unified loss). That pair loop takes one logarithm per position, of the clipped
+//! two-class unified loss, and the focal parts alone). That pair loop takes one logarithm per position, of the clipped
 //! prediction of the channel whose target is not zero: the other channel's `(-y)·ln q` is a
 //! signed zero that any clipped prediction's logarithm gives bit for bit (`kernel.rs`,
 //! `fused_stats_pair`). A block where both targets of a position are not zero (soft labels)
@@ -66,6 +70,7 @@
 
 pub mod input;
 pub mod kernel;
+pub mod labels;
 pub mod math;
 pub mod plan;
 pub mod sum;
@@ -168,7 +173,39 @@ per_isa!(depth_gradient,
 
 /// Whether the fast path takes `problem` (its input values are checked when it runs).
 pub fn covers(problem: &Problem) -> bool {
-    plan::plan(problem).is_some()
+    let spec = Spec::of(problem);
+    plan::plan_spec(&spec).is_some()
+        || labels::applies(&spec).is_some_and(|params| {
+            let lengths = (spec.lengths.0, spec.lengths.0);
+            let spec = Spec {
+                params: &params,
+                target_shape: spec.shape,
+                lengths,
+                ..spec
+            };
+            plan::plan_spec(&spec).is_some()
+        })
+}
+
+/// Runs `f` with the plan of `spec` and its inputs; where the problem has none but MONAI's
+/// `to_onehot_y` is what stops it, with the plan of the problem on the expanded target
+/// (`labels.rs`). `None` where there is no plan, a label is not acceptable, or the arrays'
+/// lengths are not the ones `spec` states.
+fn with_plan<R>(
+    spec: &Spec<'_>,
+    (pred, target): (Values<'_>, Values<'_>),
+    f: impl FnOnce(&Spec<'_>, (Values<'_>, Values<'_>), &Plan) -> Option<R>,
+) -> Option<R> {
+    if spec.lengths != (pred.len(), target.len()) {
+        return None;
+    }
+    if let Some(plan) = plan::plan_spec(spec) {
+        return f(spec, (pred, target), &plan);
+    }
+    let onehot = labels::expand(spec, target)?;
+    let spec = onehot.spec(spec);
+    let plan = plan::plan_spec(&spec)?;
+    f(&spec, (pred, Values::F64(&onehot.data)), &plan)
 }
 
 /// The oracle's answer (value and gradient in f64), if the fast path takes the problem and its
@@ -204,23 +241,21 @@ fn evaluate_stored_with(
     (pred, target): (Values<'_>, Values<'_>),
     isa: Isa,
 ) -> Option<Evaluation> {
-    if spec.lengths != (pred.len(), target.len()) {
-        return None;
-    }
-    let plan = plan::plan_spec(spec)?;
-    let run = Run::new(spec, (pred, target), &plan, None, isa);
-    let sums = run.statistics()?;
-    let out = plan.tail.run::<f64>(
-        plan.grid.batch,
-        plan.roles.len(),
-        plan.grid.spatial,
-        &sums.in_f64(),
-    );
-    let grad = run.gradient(&out);
-    Some(Evaluation {
-        loss: out.loss,
-        loss_shape: out.loss_shape,
-        grad,
+    with_plan(spec, (pred, target), |spec, inputs, plan| {
+        let run = Run::new(spec, inputs, plan, None, isa);
+        let sums = run.statistics()?;
+        let out = plan.tail.run::<f64>(
+            plan.grid.batch,
+            plan.roles.len(),
+            plan.grid.spatial,
+            &sums.in_f64(),
+        );
+        let grad = run.gradient(&out);
+        Some(Evaluation {
+            loss: out.loss,
+            loss_shape: out.loss_shape,
+            grad,
+        })
     })
 }
 
@@ -231,16 +266,21 @@ pub fn value(problem: &Problem) -> Option<(Vec<f64>, Vec<usize>)> {
 
 /// [`value`] with the element code of `isa`.
 pub fn value_with(problem: &Problem, isa: Isa) -> Option<(Vec<f64>, Vec<usize>)> {
-    let plan = plan::plan(problem)?;
-    let run = Run::new(&Spec::of(problem), inputs_of(problem), &plan, None, isa);
-    let sums = run.statistics()?;
-    let out = plan.tail.run::<f64>(
-        plan.grid.batch,
-        plan.roles.len(),
-        plan.grid.spatial,
-        &sums.in_f64(),
-    );
-    Some((out.loss, out.loss_shape))
+    with_plan(
+        &Spec::of(problem),
+        inputs_of(problem),
+        |spec, inputs, plan| {
+            let run = Run::new(spec, inputs, plan, None, isa);
+            let sums = run.statistics()?;
+            let out = plan.tail.run::<f64>(
+                plan.grid.batch,
+                plan.roles.len(),
+                plan.grid.spatial,
+                &sums.in_f64(),
+            );
+            Some((out.loss, out.loss_shape))
+        },
+    )
 }
 
 /// Forward-mode derivative of every loss entry along `direction` (the prediction's shape, in
@@ -254,29 +294,28 @@ pub fn jvp_with(problem: &Problem, direction: &Tensor, isa: Isa) -> Option<Vec<D
     if direction.shape != problem.pred.shape || direction.data.len() != problem.pred.data.len() {
         return None;
     }
-    let plan = plan::plan(problem)?;
-    let run = Run::new(
+    with_plan(
         &Spec::of(problem),
         inputs_of(problem),
-        &plan,
-        Some(&direction.data),
-        isa,
-    );
-    let sums = run.statistics()?;
-    let out = plan.tail.run::<Dual>(
-        plan.grid.batch,
-        plan.roles.len(),
-        plan.grid.spatial,
-        &sums.in_dual(),
-    );
-    Some(
-        out.loss
-            .iter()
-            .map(|d| Directional {
-                value: d.x,
-                derivative: d.dx,
-            })
-            .collect(),
+        |spec, inputs, plan| {
+            let run = Run::new(spec, inputs, plan, Some(&direction.data), isa);
+            let sums = run.statistics()?;
+            let out = plan.tail.run::<Dual>(
+                plan.grid.batch,
+                plan.roles.len(),
+                plan.grid.spatial,
+                &sums.in_dual(),
+            );
+            Some(
+                out.loss
+                    .iter()
+                    .map(|d| Directional {
+                        value: d.x,
+                        derivative: d.dx,
+                    })
+                    .collect(),
+            )
+        },
     )
 }
 

@@ -1,13 +1,14 @@
 //! Which problems the fast path takes, and how: a [`Plan`] says, for a problem it covers,
 //! which internal channels exist, what each contributes, how the prediction is clipped, and
 //! which tail assembles the loss. A problem it does not cover — another function, logits,
-//! `to_onehot_y`, `ignore_index`, a shape or a parameter the reference would refuse, an
-//! exponent outside the range of `math.rs` — gets no plan, and the generic evaluator answers it
-//! (with its errors, where it has one). Input values are checked later, in the statistics pass.
+//! `to_onehot_y` (which `labels.rs` expands first, where it can), `ignore_index`, a shape or a
+//! parameter the reference would refuse, an exponent outside the range of `math.rs` — gets no
+//! plan, and the generic evaluator answers it (with its errors, where it has one). Input values
+//! are checked later, in the statistics pass.
 
 use super::kernel::{ClipRule, Depth, Expansion, Focal, Role};
 use super::math::PowPair;
-use super::tail::Tail;
+use super::tail::{Part, Tail};
 use crate::conventions::params::Params;
 use crate::conventions::params::Reduction;
 use crate::conventions::params::{resolve, Hyper};
@@ -145,11 +146,30 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
             RegionTerm::Pow(hp.real("gamma").ok()?),
             ClipRule::Inclusive(lo, hi),
         ),
-        FunctionId::SymUnifiedFocalLoss | FunctionId::AsymUnifiedFocalLoss => {
-            let symmetric = problem.function == FunctionId::SymUnifiedFocalLoss;
+        FunctionId::SymUnifiedFocalLoss
+        | FunctionId::AsymUnifiedFocalLoss
+        | FunctionId::SymmetricFocalLoss
+        | FunctionId::AsymmetricFocalLoss
+        | FunctionId::SymmetricFocalTverskyLoss
+        | FunctionId::AsymmetricFocalTverskyLoss => {
+            use FunctionId as F;
+            let symmetric = matches!(
+                problem.function,
+                F::SymUnifiedFocalLoss | F::SymmetricFocalLoss | F::SymmetricFocalTverskyLoss
+            );
+            let only = match problem.function {
+                F::SymmetricFocalLoss | F::AsymmetricFocalLoss => Some(Part::Focal),
+                F::SymmetricFocalTverskyLoss | F::AsymmetricFocalTverskyLoss => Some(Part::Tversky),
+                _ => None,
+            };
             let (delta, gamma) = (hp.real("delta").ok()?, hp.real("gamma").ok()?);
-            let weight = hp.opt_real("weight").ok()?;
+            // The parts have no weight: each is the unified loss's term with factor 1.
+            let weight = match only {
+                None => hp.opt_real("weight").ok()?,
+                Some(_) => None,
+            };
             let power = focal_power(gamma)?;
+            let (tversky, focal) = (only != Some(Part::Focal), only != Some(Part::Tversky));
             // The native (channels-last) shape: its axis 3 is what the focal part slices.
             let native: Vec<usize> = match problem.layout {
                 Layout::ChannelsFirst => {
@@ -160,8 +180,10 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
                 }
                 Layout::ChannelsLast => shape.to_vec(),
             };
-            if grid.classes < 2 || native[3] < 2 {
-                return None; // the original's slicing errors
+            if grid.classes < 2 || (focal && native[3] < 2) {
+                // The original's slicing errors (and its focal part alone on rank 5 with one
+                // class, which slices depth only: the generic evaluator answers it).
+                return None;
             }
             let back = Focal {
                 power: Some(power),
@@ -171,16 +193,16 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
                 power: symmetric.then_some(power),
                 torch: false,
             };
-            let (roles, depth, positions) = if rank == 4 {
+            let (roles, depth, positions) = if rank == 4 || !focal {
                 (
                     vec![
                         Role {
-                            tversky: true,
-                            focal: Some(back),
+                            tversky,
+                            focal: focal.then_some(back),
                         },
                         Role {
-                            tversky: true,
-                            focal: Some(fore),
+                            tversky,
+                            focal: focal.then_some(fore),
                         },
                     ],
                     None,
@@ -203,7 +225,7 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
                     )
                 };
                 let tversky_only = Role {
-                    tversky: true,
+                    tversky,
                     focal: None,
                 };
                 (
@@ -226,6 +248,7 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
                 tversky_first: true,
                 depth,
                 tail: Tail::OriginalUnified {
+                    only,
                     symmetric,
                     delta,
                     gamma,
@@ -240,9 +263,14 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
 }
 
 fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
-    let symmetric = match problem.function {
-        FunctionId::SymUnifiedFocalLoss => true,
-        FunctionId::AsymUnifiedFocalLoss => false,
+    use FunctionId as F;
+    let (only, symmetric) = match problem.function {
+        F::SymUnifiedFocalLoss => (None, true),
+        F::AsymUnifiedFocalLoss => (None, false),
+        F::SymmetricFocalLoss => (Some(Part::Focal), true),
+        F::AsymmetricFocalLoss => (Some(Part::Focal), false),
+        F::SymmetricFocalTverskyLoss => (Some(Part::Tversky), true),
+        F::AsymmetricFocalTverskyLoss => (Some(Part::Tversky), false),
         _ => return None,
     };
     if hp.word("input").ok()? != "probabilities" {
@@ -264,19 +292,25 @@ fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
             }
         }
     }
-    let (delta, gamma, eps, lambda) = (
+    let (delta, gamma, eps) = (
         hp.real("delta").ok()?,
         hp.real("gamma").ok()?,
         hp.real("eps").ok()?,
-        hp.real("lambda").ok()?,
     );
+    // A part alone is the unified loss at λ = 1 (focal) or 0 (Tversky), its other part absent.
+    let lambda = match only {
+        None => hp.real("lambda").ok()?,
+        Some(Part::Focal) => 1.0,
+        Some(Part::Tversky) => 0.0,
+    };
+    let class_mean = only != Some(Part::Focal) && hp.word("region").ok()? == "class-mean";
     let power = focal_power(gamma)?;
     let (lo, hi) = rounded_bounds(problem.dtype, eps)?;
     let roles = rare
         .iter()
         .map(|&is_rare| Role {
-            tversky: true,
-            focal: Some(Focal {
+            tversky: only != Some(Part::Focal),
+            focal: (only != Some(Part::Tversky)).then_some(Focal {
                 power: (symmetric || !is_rare).then_some(power),
                 torch: false,
             }),
@@ -294,6 +328,7 @@ fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
         tversky_first: false,
         depth: None,
         tail: Tail::Paper {
+            only,
             symmetric,
             delta,
             gamma,
@@ -301,14 +336,18 @@ fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
             lambda,
             rare,
             reduction,
-            class_mean: hp.word("region").ok()? == "class-mean",
+            class_mean,
         },
     })
 }
 
 fn monai(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
-    if problem.function != FunctionId::AsymUnifiedFocalLoss {
-        return None;
+    match problem.function {
+        FunctionId::AsymmetricFocalLoss | FunctionId::AsymmetricFocalTverskyLoss => {
+            return monai_part(problem, hp)
+        }
+        FunctionId::AsymUnifiedFocalLoss => {}
+        _ => return None,
     }
     let rank = problem.shape.len();
     if rank != 4 && rank != 5 {
@@ -361,6 +400,60 @@ fn monai(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
             delta,
             gamma,
             weight,
+        },
+    })
+}
+
+/// MONAI's `AsymmetricFocalLoss` and `AsymmetricFocalTverskyLoss`: channels 0 and 1 of at least
+/// two, any rank from 3, every reduction but the focal class's per-element one (its loss is an
+/// array the size of the input: the generic evaluator writes it).
+fn monai_part(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
+    if problem.shape.len() < 3 {
+        return None;
+    }
+    if hp.flag("to_onehot_y").ok()? || hp.int("ignore_index").ok()?.is_some() {
+        return None;
+    }
+    let grid = Grid::of(problem.shape, problem.layout);
+    if grid.channels_last || grid.classes < 2 {
+        return None; // MONAI's layout; a single channel is the generic evaluator's error
+    }
+    let focal = problem.function == FunctionId::AsymmetricFocalLoss;
+    let reduction = hp.reduction().ok()?;
+    if focal && reduction == Reduction::PerElement {
+        return None;
+    }
+    let (delta, gamma, eps) = (
+        hp.real("delta").ok()?,
+        hp.real("gamma").ok()?,
+        hp.real("epsilon").ok()?,
+    );
+    let power = focal_power(gamma)?;
+    let (lo, hi) = rounded_bounds(problem.dtype, eps)?;
+    let focal_of = |power: Option<PowPair>| focal.then_some(Focal { power, torch: true });
+    let roles = vec![
+        Role {
+            tversky: !focal,
+            focal: focal_of(Some(power)),
+        },
+        Role {
+            tversky: !focal,
+            focal: focal_of(None),
+        },
+    ];
+    Some(Plan {
+        grid,
+        clip: ClipRule::Strict(lo, hi),
+        expansion: Expansion::Direct,
+        roles,
+        tversky_first: false,
+        depth: None,
+        tail: Tail::MonaiPart {
+            focal,
+            delta,
+            gamma,
+            eps,
+            reduction,
         },
     })
 }

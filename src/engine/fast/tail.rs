@@ -21,8 +21,10 @@ pub enum Tail {
         smooth: f64,
     },
     /// `original`'s sym_/asym_unified_focal_loss (Tversky part on classes 0, 1; focal part over
-    /// `positions` pairs).
+    /// `positions` pairs), or one of its parts alone (`only`: the symmetric/asymmetric focal
+    /// and focal Tversky losses, each the unified loss's term with factor 1).
     OriginalUnified {
+        only: Option<Part>,
         symmetric: bool,
         delta: f64,
         gamma: f64,
@@ -31,8 +33,10 @@ pub enum Tail {
         smooth: f64,
         positions: usize,
     },
-    /// `paper`'s sym_/asym_unified_focal_loss.
+    /// `paper`'s sym_/asym_unified_focal_loss, or one of its parts alone (`only`, with
+    /// `lambda` 1 for the focal part and 0 for the Tversky part).
     Paper {
+        only: Option<Part>,
         symmetric: bool,
         delta: f64,
         gamma: f64,
@@ -45,6 +49,25 @@ pub enum Tail {
     },
     /// MONAI's `AsymmetricUnifiedFocalLoss`.
     Monai { delta: f64, gamma: f64, weight: f64 },
+    /// MONAI's `AsymmetricFocalLoss` (`focal`) or `AsymmetricFocalTverskyLoss`, alone.
+    MonaiPart {
+        focal: bool,
+        delta: f64,
+        gamma: f64,
+        /// The smoothing of the Tversky index (and the clip bound).
+        eps: f64,
+        /// Never the focal class's [`Reduction::PerElement`] (the plan refuses it).
+        reduction: Reduction,
+    },
+}
+
+/// One part of `original`'s unified losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// symmetric_/asymmetric_focal_tversky_loss.
+    Tversky,
+    /// symmetric_/asymmetric_focal_loss.
+    Focal,
 }
 
 /// The sums of the statistics pass, in `T`.
@@ -127,6 +150,7 @@ impl Tail {
                 (vec![T::sum_terms(terms) / count], vec![])
             }
             Tail::OriginalUnified {
+                only,
                 symmetric,
                 delta,
                 gamma,
@@ -145,7 +169,8 @@ impl Tail {
                 let count = T::cst((2 * batch) as f64);
                 let neg_gamma = -gamma;
                 let mut terms = Vec::with_capacity(2 * batch);
-                for b in 0..batch {
+                let tversky_batch = if only == Some(Part::Focal) { 0 } else { batch };
+                for b in 0..tversky_batch {
                     for c in 0..2 {
                         let [tp, fn_, fp, _] = stat(b, c);
                         let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
@@ -162,6 +187,14 @@ impl Tail {
                     }
                 }
                 let ftl = T::sum_terms(terms) / count;
+                if only == Some(Part::Tversky) {
+                    return TailOut {
+                        loss: vec![ftl],
+                        loss_shape: vec![],
+                        coeffs,
+                        depth,
+                    };
+                }
                 // focal_part
                 let (back, fore) = match sums.depth {
                     Some([back, fore]) => (back, fore),
@@ -183,13 +216,15 @@ impl Tail {
                         coeffs[b * channels + 1][1] = fore_k;
                     }
                 }
-                let loss = match weight {
-                    Some(_) => w_ftl * ftl + w_fl * fl,
-                    None => ftl + fl,
+                let loss = match (only, weight) {
+                    (Some(_), _) => fl,
+                    (None, Some(_)) => w_ftl * ftl + w_fl * fl,
+                    (None, None) => ftl + fl,
                 };
                 (vec![loss], vec![])
             }
             Tail::Paper {
+                only,
                 symmetric,
                 delta,
                 gamma,
@@ -221,9 +256,15 @@ impl Tail {
                         let [tp, fn_, fp, focal] = stat(b, c);
                         let w = if is_rare { delta } else { one - delta };
                         let mut value = T::zero();
-                        let g_elem = outer_weight * lambda * w / n;
-                        value = value + lambda * (w * focal / n);
-                        coeffs[b * channels + c][1] = [one, one, g_elem];
+                        if only != Some(Part::Tversky) {
+                            let g_elem = outer_weight * lambda * w / n;
+                            value = value + lambda * (w * focal / n);
+                            coeffs[b * channels + c][1] = [one, one, g_elem];
+                        }
+                        if only == Some(Part::Focal) {
+                            per_bc.push(value);
+                            continue;
+                        }
                         let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
                         let xr = one - st.ti;
                         let (term, dterm) = if symmetric || is_rare {
@@ -298,6 +339,69 @@ impl Tail {
                 }
                 let t = T::sum_terms(terms) / items;
                 (vec![weight * f + (one - weight) * t], vec![])
+            }
+            Tail::MonaiPart {
+                focal: true,
+                delta,
+                gamma: _,
+                eps: _,
+                reduction,
+            } => {
+                // focal_part: Σ over (items, 2 classes, positions) of (1-δ)·(1-q₀)^γ·CE₀ and
+                // δ·CE₁; the mean divides by their count.
+                let delta = T::cst(delta);
+                let w = [one - delta, delta];
+                let terms = (0..batch).flat_map(|b| (0..2).map(move |c| (b, c)));
+                let total = T::sum_terms(terms.map(|(b, c)| w[c] * stat(b, c)[3]));
+                let count = T::cst((2 * batch * spatial) as f64);
+                let (loss, g_entry) = match reduction {
+                    Reduction::Mean => (total / count, one / count),
+                    _ => (total, one),
+                };
+                for b in 0..batch {
+                    for (c, &wc) in w.iter().enumerate() {
+                        coeffs[b * channels + c][1] = [one, g_entry, wc];
+                    }
+                }
+                (vec![loss], vec![])
+            }
+            Tail::MonaiPart {
+                focal: false,
+                delta,
+                gamma,
+                eps,
+                reduction,
+            } => {
+                // tversky_part: [1 - TI₀, (1 - TI₁)^(1-γ)] per item.
+                let rule = PowRule::Torch;
+                let (delta, gamma, eps) = (T::cst(delta), T::cst(gamma), T::cst(eps));
+                let items = T::cst((2 * batch) as f64);
+                let g_entry = match reduction {
+                    Reduction::Mean => one / items,
+                    _ => one,
+                };
+                let mut terms = Vec::with_capacity(2 * batch);
+                for b in 0..batch {
+                    for c in 0..2 {
+                        let [tp, fn_, fp, _] = stat(b, c);
+                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
+                        let x = one - st.ti;
+                        let (v, dx) = if c == 0 {
+                            (x, one)
+                        } else {
+                            let e = one - gamma;
+                            (x.pow_with(e, rule), rule.derivative(x, e))
+                        };
+                        terms.push(v);
+                        let (a, b2, c2) = st.statistic_gradients(delta, -(one * (g_entry * dx)));
+                        coeffs[b * channels + c][0] = [a, b2, c2];
+                    }
+                }
+                match reduction {
+                    Reduction::PerItemClass => (terms, vec![batch, 2]),
+                    Reduction::Sum => (vec![T::sum_terms(terms)], vec![]),
+                    _ => (vec![T::sum_terms(terms) / items], vec![]),
+                }
             }
         };
         TailOut {
