@@ -119,36 +119,4 @@ impl<'a> Values<'a> {
         }
         ok
     }
-
-    /// A prefetch hint for the cache lines of elements `start..start + count` (clamped).
-    #[inline(always)]
-    pub fn prefetch(self, start: usize, count: usize) {
-        match self {
-            Values::F64(v) => prefetch_lines(v, start, count),
-            Values::F32(v) => prefetch_lines(v, start, count),
-        }
-    }
-}
-
-#[inline(always)]
-fn prefetch_lines<T>(data: &[T], start: usize, count: usize) {
-    let per_line = (64 / std::mem::size_of::<T>()).max(1);
-    let end = start.saturating_add(count).min(data.len());
-    for i in (start.min(end)..end).step_by(per_line) {
-        prefetch_line(&data[i]);
-    }
-}
-
-/// A prefetch hint for the cache line holding `x` (nothing on other targets).
-#[inline(always)]
-fn prefetch_line<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` only hints the cache; it reads nothing and faults on no address
-    // (here a valid reference), and SSE is part of every x86-64 processor.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }

@@ -13,8 +13,10 @@
 //! vectorises — clip, terms, focal factor and derivative in registers (`fused_stats`,
 //! `fused_gradients`; `fused_*_pair` for two channels that both carry a focal term, with one
 //! logarithm per position) — and the block sums are lane sums of the terms (`sum.rs`). The
-//! forward mode (JVP) and the depth-sliced part keep one loop per step. The inputs of a block a
-//! few blocks ahead are prefetched. The work-item functions are compiled three times — for
+//! forward mode (JVP) and the depth-sliced part keep one loop per step. The inputs are read in
+//! order, one block at a time, and left to the processor's own prefetcher: software prefetches
+//! of the blocks ahead (one per cache line) were measured to slow both passes on an AVX2 machine
+//! (`docs/measurements.md`). The work-item functions are compiled three times — for
 //! AVX-512, for AVX2 and for the baseline — and chosen at run time; the arithmetic is the same
 //! IEEE operations in each, so the results are identical bit for bit.
 //!
@@ -726,33 +728,6 @@ impl Kernel<'_> {
         }
     }
 
-    /// Asks the processor to bring positions `s..s+len` of item `b` into the cache (a hint: it
-    /// changes no value), so that their loads do not wait on memory a block later.
-    #[inline(always)]
-    fn prefetch(&self, b: usize, s: usize, len: usize) {
-        let g = self.grid;
-        let lines = |data: Values<'_>, start: usize, count: usize| data.prefetch(start, count);
-        let arrays = [
-            Some(self.pred),
-            Some(self.target),
-            self.direction.map(Values::F64),
-        ];
-        for data in arrays.into_iter().flatten() {
-            if g.channels_last {
-                lines(data, g.at(b, s, 0), len * g.classes);
-            } else {
-                let channels = if self.expansion == Expansion::Direct {
-                    g.classes
-                } else {
-                    1
-                };
-                for c in 0..channels {
-                    lines(data, g.at(b, s, c), len);
-                }
-            }
-        }
-    }
-
     /// The statistics pass over one item; `None` if an input value is not acceptable.
     #[inline(always)]
     pub fn stats_item(&self, item: Item) -> Option<Vec<ChannelSums>> {
@@ -777,7 +752,6 @@ impl Kernel<'_> {
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
-            self.prefetch(item.b, s + PREFETCH_AHEAD * BLOCK, BLOCK);
             if !self.block_is_valid(item.b, s, len) {
                 return None;
             }
@@ -901,7 +875,6 @@ impl Kernel<'_> {
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
             let local = s - item.s0;
-            self.prefetch(item.b, s + PREFETCH_AHEAD * BLOCK, BLOCK);
             // Caller channels no internal channel reads (the original's unified losses read
             // channels 0 and 1 only) have derivative 0.
             if self.expansion == Expansion::Direct {
@@ -1021,9 +994,6 @@ impl Kernel<'_> {
         }
     }
 }
-
-/// Blocks ahead of the one being computed whose inputs are prefetched.
-const PREFETCH_AHEAD: usize = 4;
 
 /// `1 - v` in place, rounded to float32 when `round` (MONAI's materialised complement).
 #[inline(always)]
