@@ -11,9 +11,18 @@ count (1 and 2), one round times, one after the other:
 - MONAI 1.6.1 ``AsymmetricUnifiedFocalLoss()`` forward and backward, in the input dtype;
 - the same loss written in plain PyTorch operations, forward and backward, in the input dtype;
 
-and rounds repeat (``--rounds``), so that both sides see the same machine load. The arrays are
+- the memory floor of the same configuration: ``floor/read2/...`` (read the prediction and
+  the target once) plus ``floor/read2write1/...`` (read both and write an array of their size),
+  the least time any value and gradient that reads its inputs twice and writes the gradient
+  once can take on this machine (criterion medians, one thread);
+
+and rounds repeat (``--rounds``), so that every side sees the same machine load. The arrays are
 the bench's own inputs (exported with ``UFL_BENCH_EXPORT``). The medians over rounds and their
-ratios are printed as a Markdown table, with the machine, the allocator setting and the date.
+ratios (to MONAI, to plain torch, and the oracle's to the floor) are printed as a Markdown
+table, with the machine, its instruction set, the allocator setting and the date.
+
+``--isa avx512|avx2|scalar`` runs the oracle's element code for that instruction set
+(``UFL_BENCH_ISA``; default the widest the processor has), so that one machine measures each.
 
 The allocator: by default the script re-executes itself with glibc's
 ``MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000`` (freed memory is kept and
@@ -70,15 +79,29 @@ def export_inputs(exe, folder):
                        capture_output=True)
 
 
-def time_oracle(exe, dtype, shape, threads, criterion_home):
-    """The criterion median (seconds) of value+gradient for one configuration."""
-    name = f"value+grad/{bench_name(dtype, shape)}"
+def time_bench(exe, mode, dtype, shape, threads, criterion_home, isa):
+    """The criterion median (seconds) of bench ``mode/<configuration>``."""
+    name = f"{mode}/{bench_name(dtype, shape)}"
     env = dict(os.environ, UFL_BENCH_THREADS=str(threads), CRITERION_HOME=criterion_home)
+    if isa:
+        env["UFL_BENCH_ISA"] = isa
     subprocess.run([exe, "--bench", "--noplot", "--exact", name], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     folder = os.path.join(criterion_home, name.replace("/", "_"), "new", "estimates.json")
     with open(folder) as f:
         return json.load(f)["median"]["point_estimate"] * 1e-9
+
+
+def instruction_set(isa):
+    """The widest vector extension this processor has, and the one the oracle runs."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(l for l in f if l.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        pass
+    widest = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+    return f"processor: {widest}; oracle element code: {isa or 'the widest'}"
 
 
 def plain_torch_loss(torch, p, y, delta=0.7, gamma=0.5, weight=0.5, eps=1e-7):
@@ -116,6 +139,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=9, help="torch iterations per round")
     ap.add_argument("--default-allocator", action="store_true")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--isa", choices=["avx512", "avx2", "scalar"],
+                    help="the oracle's element code (default: the widest available)")
     args = ap.parse_args()
     if not args.default_allocator and any(os.environ.get(k) != v for k, v in TUNED.items()):
         os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, **TUNED))
@@ -147,7 +172,7 @@ def main():
             for t in threads:
                 key = (dtype, shape, t)
                 results.setdefault(key + ("oracle",), []).append(
-                    time_oracle(exe, dtype, shape, t, criterion_home))
+                    time_bench(exe, "value+grad", dtype, shape, t, criterion_home, args.isa))
                 s, v = time_torch(torch, monai_loss, p, y, t, args.repeats)
                 results.setdefault(key + ("monai",), []).append(s)
                 values[(dtype, shape, "monai")] = v
@@ -155,6 +180,10 @@ def main():
                                   args.repeats)
                 results.setdefault(key + ("plain",), []).append(s)
                 values[(dtype, shape, "plain")] = v
+            # The floor: one thread (its loops are not parallel), every round.
+            results.setdefault((dtype, shape, "floor"), []).append(sum(
+                time_bench(exe, mode, dtype, shape, 1, criterion_home, None)
+                for mode in ("floor/read2", "floor/read2write1")))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     cpu = "?"
     try:
@@ -165,17 +194,20 @@ def main():
     alloc = "glibc defaults" if args.default_allocator else \
         "MALLOC_MMAP_THRESHOLD_=1e9 MALLOC_TRIM_THRESHOLD_=1e9"
     print(f"\n{datetime.date.today()}, {cpu}, {os.cpu_count()} cores, {platform.system()}; "
+          f"{instruction_set(args.isa)}; "
           f"torch {torch.__version__}, monai {monai.__version__}; allocator: {alloc}; "
           f"medians over {args.rounds} alternating rounds\n")
     print("| input | shape | threads | oracle (f64, value+grad) | MONAI fwd+bwd | plain torch "
-          "fwd+bwd | MONAI / oracle | plain / oracle |")
-    print("|---|---|---|---|---|---|---|---|")
+          "fwd+bwd | MONAI / oracle | plain / oracle | floor (1 thread) | oracle / floor |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     med = {k: statistics.median(v) for k, v in results.items()}
     for dtype, shape in CONFIGS:
+        fl = med[(dtype, shape, "floor")]
         for t in threads:
             o, m, pl = (med[(dtype, shape, t, s)] for s in ("oracle", "monai", "plain"))
             print(f"| {dtype} | {shape} | {t} | {o * 1e3:.1f} ms | {m * 1e3:.1f} ms | "
-                  f"{pl * 1e3:.1f} ms | {m / o:.1f}x | {pl / o:.1f}x |")
+                  f"{pl * 1e3:.1f} ms | {m / o:.1f}x | {pl / o:.1f}x | {fl * 1e3:.1f} ms | "
+                  f"{o / fl:.2f}x |")
     if 1 in threads and 2 in threads:
         print()
         for dtype, shape in CONFIGS:
@@ -185,7 +217,7 @@ def main():
     for dtype, shape in CONFIGS:
         stem = os.path.join(work, bench_name(dtype, shape).replace("/", "_"))
         out = subprocess.run(
-            ["cargo", "run", "--release", "--quiet", "--", "eval", "-f",
+            ["cargo", "run", "--release", "--quiet", "--features", "cli", "--", "eval", "-f",
              "asym_unified_focal_loss", "-c", "monai", "--pred", stem + ".pred.npy",
              "--target", stem + ".target.npy", "--dtype",
              "float32" if dtype == "f32" else "float64", "--json"],

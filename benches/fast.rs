@@ -1,7 +1,9 @@
 //! Timing of the fast path on realistic volumes: the value, the value with the full gradient,
 //! and a JVP, for `asym_unified_focal_loss`, `sym_unified_focal_loss`, `dice_loss` and
-//! `focal_tversky_loss`, in every convention that defines them and in both layouts, on a batch
-//! of four 256² slices and on one 128³ volume (two classes), float32 and float64 inputs.
+//! `focal_tversky_loss`, in every convention that defines them and in both layouts, and for the
+//! unified losses' four parts (in `original`, the asymmetric ones in `paper` and `monai` too),
+//! on a batch of four 256² slices and on one 128³ volume (two classes), float32 and float64
+//! inputs; with the memory floor of each configuration (`floor/…`).
 //!
 //! Before anything is timed, each configuration's answer is checked against the generic
 //! evaluator on the same input: loss and every gradient entry within `2·e` (`e` the float64
@@ -49,14 +51,20 @@ impl Config {
     }
 
     /// `FUNCTION/CONVENTION/LAYOUT/DTYPE/SHAPE` with short words (criterion cuts folder names
-    /// at 64 characters): `asym`, `sym`, `dice`, `focal_tversky`; `cf`, `cl`; `f32`, `f64`.
+    /// at 64 characters): `asym`, `sym`, `dice`, `focal_tversky`, and the unified losses' parts
+    /// `sfl`, `afl`, `sftl`, `aftl` (symmetric/asymmetric focal and focal Tversky losses);
+    /// `cf`, `cl`; `f32`, `f64`.
     fn name(&self) -> String {
         let shape: Vec<String> = self.shape().iter().map(|d| d.to_string()).collect();
         let function = match self.function {
             "asym_unified_focal_loss" => "asym",
             "sym_unified_focal_loss" => "sym",
             "dice_loss" => "dice",
-            _ => "focal_tversky",
+            "focal_tversky_loss" => "focal_tversky",
+            "symmetric_focal_loss" => "sfl",
+            "asymmetric_focal_loss" => "afl",
+            "symmetric_focal_tversky_loss" => "sftl",
+            _ => "aftl",
         };
         let layout = match self.layout {
             Layout::ChannelsFirst => "cf",
@@ -89,6 +97,14 @@ fn configs() -> Vec<Config> {
         ("dice_loss", "original", cf),
         ("focal_tversky_loss", "original", cl),
         ("focal_tversky_loss", "original", cf),
+        ("symmetric_focal_loss", "original", cl),
+        ("asymmetric_focal_loss", "original", cl),
+        ("symmetric_focal_tversky_loss", "original", cl),
+        ("asymmetric_focal_tversky_loss", "original", cl),
+        ("asymmetric_focal_loss", "paper", cf),
+        ("asymmetric_focal_tversky_loss", "paper", cf),
+        ("asymmetric_focal_loss", "monai", cf),
+        ("asymmetric_focal_tversky_loss", "monai", cf),
     ] {
         for (shape_last, rank) in [([4, 256, 256, 2, 0], 4), ([1, 128, 128, 128, 2], 5)] {
             for dtype in [Dtype::F64, Dtype::F32] {
