@@ -729,22 +729,93 @@ fn uncovered_problems_and_bad_values_go_to_the_generic_evaluator() {
     logits.params = params(&[("input", word("logits"))]);
     assert!(!fast::covers(&logits));
     // Covered, but a value is bad: the fast path declines, and Problem::evaluate reports the
-    // generic evaluator's error.
-    let bad_values: [(usize, f64, &str); 3] = [
+    // generic evaluator's error. The values are checked by the pair loop (two channels read
+    // directly), by the per-channel loops (every channel read by one), or before the block
+    // (a channel no loop reads, one channel expanded to two, soft labels): each is tried, with
+    // hard and soft labels.
+    let bad_values: [(usize, f64, &str); 4] = [
         (3, 1.5, "prediction"),
         (5, 0.1, "prediction"),
         (7, 2.0, "target"),
+        (8, -0.5, "target"),
     ];
-    for (index, value, which) in bad_values {
-        let mut bad = good.clone();
-        match which {
-            "prediction" => bad.pred.data[index] = value,
-            _ => bad.target.data[index] = value,
+    let checked_by = [
+        (
+            "asym_unified_focal_loss",
+            "monai",
+            vec![1, 2, 4, 4],
+            Layout::ChannelsFirst,
+        ),
+        (
+            "asym_unified_focal_loss",
+            "monai",
+            vec![1, 1, 4, 4],
+            Layout::ChannelsFirst,
+        ),
+        (
+            "asym_unified_focal_loss",
+            "original",
+            vec![1, 4, 4, 2],
+            Layout::ChannelsLast,
+        ),
+        (
+            "asym_unified_focal_loss",
+            "original",
+            vec![1, 4, 4, 3],
+            Layout::ChannelsLast,
+        ),
+        (
+            "dice_loss",
+            "original",
+            vec![1, 4, 4, 3],
+            Layout::ChannelsLast,
+        ),
+        (
+            "sym_unified_focal_loss",
+            "paper",
+            vec![1, 3, 4, 4],
+            Layout::ChannelsFirst,
+        ),
+    ];
+    for (function, convention, shape, layout) in checked_by {
+        for (values, dtype) in [
+            (Values::Random, Dtype::F32),
+            (Values::Random, Dtype::F64),
+            (Values::SoftTargets, Dtype::F32),
+        ] {
+            let good = build(&Case {
+                function,
+                convention,
+                shape: shape.clone(),
+                layout,
+                dtype,
+                params: p(&[]),
+                values,
+                seed: 5,
+            });
+            assert!(
+                fast::evaluate(&good).is_some(),
+                "{function} {convention} {shape:?}"
+            );
+            for (index, value, which) in bad_values {
+                if value == 0.1 && dtype == Dtype::F64 {
+                    continue; // a float64 value
+                }
+                let mut bad = good.clone();
+                match which {
+                    "prediction" => bad.pred.data[index] = value,
+                    _ => bad.target.data[index] = value,
+                }
+                let name = format!(
+                    "{function} {convention} {shape:?} {values:?} {dtype:?}: {value} at {index}"
+                );
+                assert!(fast::covers(&bad), "{name}");
+                assert!(fast::evaluate(&bad).is_none(), "{name}");
+                assert!(fast::value(&bad).is_none(), "{name}");
+                let expected = bad.evaluate_in::<f64>(true).unwrap_err().to_string();
+                assert_eq!(bad.evaluate().unwrap_err().to_string(), expected, "{name}");
+            }
         }
-        assert!(fast::covers(&bad));
-        assert!(fast::evaluate(&bad).is_none(), "{value} at {index}");
-        let expected = bad.evaluate_in::<f64>(true).unwrap_err().to_string();
-        assert_eq!(bad.evaluate().unwrap_err().to_string(), expected);
     }
     let mut nan_direction = direction(&good.pred.shape, 1);
     nan_direction.data[2] = f64::NAN;

@@ -208,10 +208,12 @@ impl Bounds {
 }
 
 /// Every element's Tversky terms `y·q`, `y·(1-q)`, `(1-y)·q` and focal value (where the role
-/// has one), in one loop over the block; the sums are the caller's ([`block_sum`]).
+/// has one), in one loop over the block; the sums are the caller's ([`block_sum`]). With
+/// `CHECK`, also checks the prediction and the target as [`fused_stats_pair`] does; `false` if
+/// a value is not acceptable.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn fused_stats<F: Factor>(
+fn fused_stats<F: Factor, const CHECK: bool, const FLOAT32: bool>(
     f: F,
     bounds: Bounds,
     p: &[f64],
@@ -220,13 +222,17 @@ fn fused_stats<F: Factor>(
     fn_: &mut [f64],
     fp: &mut [f64],
     focal: &mut [f64],
-) {
+) -> bool {
+    let mut valid = true;
     let outs = tp
         .iter_mut()
         .zip(fn_.iter_mut())
         .zip(fp.iter_mut())
         .zip(focal.iter_mut());
     for ((((tp, fn_), fp), focal), (&v, &y)) in outs.zip(p.iter().zip(y)) {
+        if CHECK {
+            valid &= unit_value::<FLOAT32>(v) & unit_value::<FLOAT32>(y);
+        }
         let (q, _) = bounds.clip(v);
         *tp = y * q;
         *fn_ = y * (1.0 - q);
@@ -235,6 +241,14 @@ fn fused_stats<F: Factor>(
             *focal = f.value(q, (-y) * ln(q));
         }
     }
+    valid
+}
+
+/// Whether `x` is an acceptable input value: in `[0, 1]`, and a float32 value with `FLOAT32`
+/// (what `Values::probabilities` checks).
+#[inline(always)]
+fn unit_value<const FLOAT32: bool>(x: f64) -> bool {
+    (0.0..=1.0).contains(&x) & (!FLOAT32 || (x as f32 as f64) == x)
 }
 
 /// Every element's derivative in one loop over the block: the clip, the focal derivative
@@ -331,9 +345,14 @@ macro_rules! with_pair_factors {
 /// `ce = (-y)·ln q`. Where `y = ±0` this is a zero whose sign is set by the sign of `ln q`,
 /// negative for every clipped prediction (`q ≤ hi < 1`); so the other channel's logarithm gives
 /// the same IEEE value bit for bit, and the channel whose target is not zero gets its own.
+///
+/// With `CHECK`, the loop also checks the four input values of every position as
+/// `Kernel::block_is_valid` does (in `[0, 1]`, and float32 values with `FLOAT32`), so that a
+/// block read from memory is read once, its loads overlapping the arithmetic; `None` if one is
+/// not acceptable (whatever the labels).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn fused_stats_pair<F0: Factor, F1: Factor>(
+fn fused_stats_pair<F0: Factor, F1: Factor, const CHECK: bool, const FLOAT32: bool>(
     f0: F0,
     f1: F1,
     bounds: Bounds,
@@ -341,8 +360,9 @@ fn fused_stats_pair<F0: Factor, F1: Factor>(
     y: [&[f64]; 2],
     t0: &mut [Buf; 4],
     t1: &mut [Buf; 4],
-) -> bool {
+) -> Option<bool> {
     let mut soft = false;
+    let mut valid = true;
     let [a0, b0, c0, d0] = t0;
     let [a1, b1, c1, d1] = t1;
     let n = p[0].len();
@@ -358,6 +378,12 @@ fn fused_stats_pair<F0: Factor, F1: Factor>(
     for ((((&v0, &y0), (&v1, &y1)), ((tp0, fn0), (fp0, fo0))), ((tp1, fn1), (fp1, fo1))) in
         inputs.zip(outs0).zip(outs1)
     {
+        if CHECK {
+            valid &= unit_value::<FLOAT32>(v0)
+                & unit_value::<FLOAT32>(v1)
+                & unit_value::<FLOAT32>(y0)
+                & unit_value::<FLOAT32>(y1);
+        }
         let (q0, _) = bounds.clip(v0);
         let (q1, _) = bounds.clip(v1);
         soft |= (y0 != 0.0) & (y1 != 0.0);
@@ -371,7 +397,7 @@ fn fused_stats_pair<F0: Factor, F1: Factor>(
         *fp1 = (1.0 - y1) * q1;
         *fo1 = f1.value(q1, (-y1) * l);
     }
-    !soft
+    valid.then_some(!soft)
 }
 
 /// [`fused_gradients`] for both channels of a two-channel problem at once, with one logarithm
@@ -749,11 +775,21 @@ impl Kernel<'_> {
         let pair = self.interleaved_pair();
         let (mut pair_p, mut pair_y, mut pair_dir) =
             ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
+        // Where every caller channel is read directly by one internal channel, the loops that
+        // compute the terms check the values themselves (one read of a block from memory, its
+        // loads overlapping the arithmetic); otherwise the block is checked first.
+        let checked_in_loops = self.direction.is_none()
+            && self.expansion == Expansion::Direct
+            && self.roles.len() == self.grid.classes;
         let mut s = item.s0;
         while s < item.s1 {
             let len = BLOCK.min(item.s1 - s);
-            if !self.block_is_valid(item.b, s, len) {
-                return None;
+            let mut validated = false;
+            if !checked_in_loops {
+                if !self.block_is_valid(item.b, s, len) {
+                    return None;
+                }
+                validated = true;
             }
             if pair {
                 self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
@@ -775,9 +811,20 @@ impl Kernel<'_> {
                 };
                 let bounds = Bounds::of(self.clip);
                 let [t0, t1] = &mut pair_terms;
-                let done = with_pair_factors!(f0.power, f1.power, a, b => fused_stats_pair(
-                    a, b, bounds, [p0, p1], [y0, y1], t0, t1));
-                if done == Some(true) {
+                let (p, y) = ([p0, p1], [y0, y1]);
+                let done = with_pair_factors!(f0.power, f1.power, a, b => {
+                    match (validated, self.float32) {
+                        (true, _) => fused_stats_pair::<_, _, false, false>(a, b, bounds, p, y, t0, t1),
+                        (false, false) => fused_stats_pair::<_, _, true, false>(a, b, bounds, p, y, t0, t1),
+                        (false, true) => fused_stats_pair::<_, _, true, true>(a, b, bounds, p, y, t0, t1),
+                    }
+                });
+                match done {
+                    Some(None) => return None,
+                    Some(Some(_)) => validated = true,
+                    None => {}
+                }
+                if done == Some(Some(true)) {
                     for ((a, t), role) in acc.iter_mut().zip(&pair_terms).zip(self.roles) {
                         let from = if role.tversky { 0 } else { 3 };
                         for (a, t) in a[from..4].iter_mut().zip(&t[from..]) {
@@ -804,7 +851,14 @@ impl Kernel<'_> {
                         &mut fp[..len],
                         &mut focal[..len],
                     );
-                    with_role_factor!(role.focal, f => fused_stats(f, bounds, p, y, tp, fn_, fp, focal));
+                    let valid = with_role_factor!(role.focal, f => match (validated, self.float32) {
+                        (true, _) => fused_stats::<_, false, false>(f, bounds, p, y, tp, fn_, fp, focal),
+                        (false, false) => fused_stats::<_, true, false>(f, bounds, p, y, tp, fn_, fp, focal),
+                        (false, true) => fused_stats::<_, true, true>(f, bounds, p, y, tp, fn_, fp, focal),
+                    });
+                    if !valid {
+                        return None;
+                    }
                     if role.tversky {
                         a[0].add(block_sum(tp));
                         a[1].add(block_sum(fn_));
@@ -1326,9 +1380,10 @@ mod tests {
             for &power in &powers {
                 for second in [None, Some(power)] {
                     let (mut t0, mut t1) = ([[0.0; BLOCK]; 4], [[0.0; BLOCK]; 4]);
-                    let done = with_pair_factors!(Some(power), second, a, c => fused_stats_pair(
-                        a, c, b, [&p[0], &p[1]], [&y[0], &y[1]], &mut t0, &mut t1));
-                    assert_eq!(done, Some(true));
+                    let done = with_pair_factors!(Some(power), second, a, c =>
+                        fused_stats_pair::<_, _, true, false>(
+                            a, c, b, [&p[0], &p[1]], [&y[0], &y[1]], &mut t0, &mut t1));
+                    assert_eq!(done, Some(Some(true)));
                     for tversky in [true, false] {
                         let mut g = [[0.0; BLOCK]; 2];
                         let [g0, g1] = &mut g;
@@ -1343,7 +1398,8 @@ mod tests {
                             let [tp, fn_, fp, focal] = &mut t;
                             let mut own_g = [0.0; BLOCK];
                             with_factor!(own, f => {
-                                fused_stats(f, b, &p[ch], &y[ch], tp, fn_, fp, focal);
+                                fused_stats::<_, false, false>(
+                                    f, b, &p[ch], &y[ch], tp, fn_, fp, focal);
                                 fused_gradients(f, torch, tversky, false, b, &k[ch], &p[ch],
                                     &y[ch], &mut own_g);
                             });
@@ -1360,9 +1416,27 @@ mod tests {
             soft[0][17] = 0.5;
             soft[1][17] = 0.5;
             let (mut t0, mut t1) = ([[0.0; BLOCK]; 4], [[0.0; BLOCK]; 4]);
-            let done = with_pair_factors!(Some(PowPair::Half), None::<PowPair>, a, c => fused_stats_pair(
-                a, c, b, [&p[0], &p[1]], [&soft[0], &soft[1]], &mut t0, &mut t1));
-            assert_eq!(done, Some(false));
+            let done = with_pair_factors!(Some(PowPair::Half), None::<PowPair>, a, c =>
+                fused_stats_pair::<_, _, true, false>(
+                    a, c, b, [&p[0], &p[1]], [&soft[0], &soft[1]], &mut t0, &mut t1));
+            assert_eq!(done, Some(Some(false)));
+            // A value outside [0, 1] (or not a float32 value where asked) is refused, soft or
+            // hard labels alike.
+            for (at, bad, float32) in [(3, 1.5, false), (9, -0.25, false), (11, 0.1, true)] {
+                let mut q = p;
+                q[1][at] = bad;
+                let (mut t0, mut t1) = ([[0.0; BLOCK]; 4], [[0.0; BLOCK]; 4]);
+                let done = with_pair_factors!(Some(PowPair::Two), None::<PowPair>, a, c => {
+                    if float32 {
+                        fused_stats_pair::<_, _, true, true>(
+                            a, c, b, [&q[0], &q[1]], [&y[0], &y[1]], &mut t0, &mut t1)
+                    } else {
+                        fused_stats_pair::<_, _, true, false>(
+                            a, c, b, [&q[0], &q[1]], [&y[0], &y[1]], &mut t0, &mut t1)
+                    }
+                });
+                assert_eq!(done, Some(None), "{bad} at {at}");
+            }
         }
     }
 }

@@ -49,7 +49,7 @@ pub fn applies(spec: &Spec<'_>) -> Option<Params> {
         return None;
     }
     let shape = spec.shape;
-    if shape.len() < 3 || shape.iter().any(|&d| d == 0) {
+    if shape.len() < 3 || shape.contains(&0) {
         return None;
     }
     let classes = shape[1];
