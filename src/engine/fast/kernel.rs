@@ -400,11 +400,63 @@ fn fused_stats_pair<F0: Factor, F1: Factor, const CHECK: bool, const FLOAT32: bo
     valid.then_some(!soft)
 }
 
-/// [`fused_gradients`] for both channels of a two-channel problem at once, with one logarithm
-/// (where a channel's power needs it) and one reciprocal per position, chosen as in
+/// The derivative of both channels at one position of a two-channel problem, with one
+/// logarithm (where a channel's power needs it) and one reciprocal, chosen as in
 /// [`fused_stats_pair`]: `dce = (-y)·(1/q)` is, where `y = ±0`, a zero whose sign is set by
-/// `1/q > 0`, the same for either channel. Returns `false`, its outputs to be discarded, where
-/// a position has both targets other than zero.
+/// `1/q > 0`, the same for either channel. Only right where not both targets are other than
+/// zero (the caller checks).
+#[derive(Clone, Copy)]
+struct PairGradient<'k, F0, F1> {
+    f0: F0,
+    f1: F1,
+    torch: [bool; 2],
+    tversky: bool,
+    tversky_first: bool,
+    bounds: Bounds,
+    k: [&'k Coeffs; 2],
+}
+
+impl<F0: Factor, F1: Factor> PairGradient<'_, F0, F1> {
+    #[inline(always)]
+    fn at(&self, (v0, y0): (f64, f64), (v1, y1): (f64, f64)) -> (f64, f64) {
+        let ([t0, f_n0, p0_], [kf0, kf1, kf2]) = (self.k[0].tversky, self.k[0].focal);
+        let ([t1, f_n1, p1_], [kg0, kg1, kg2]) = (self.k[1].tversky, self.k[1].focal);
+        let (q0, pass0) = self.bounds.clip(v0);
+        let (q1, pass1) = self.bounds.clip(v1);
+        let hot = if y0 != 0.0 { q0 } else { q1 };
+        let (l, r) = (ln(hot), 1.0 / hot);
+        let d0 = self.f0.derivative(q0, (-y0) * l, (-y0) * r, self.torch[0]);
+        let d1 = self.f1.derivative(q1, (-y1) * l, (-y1) * r, self.torch[1]);
+        let focal0 = kf0 * (kf1 * (kf2 * d0));
+        let focal1 = kg0 * (kg1 * (kg2 * d1));
+        let (tv0, tv1) = if self.tversky {
+            (
+                y0 * t0 - y0 * f_n0 + (1.0 - y0) * p0_,
+                y1 * t1 - y1 * f_n1 + (1.0 - y1) * p1_,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let (a0, b0) = if self.tversky_first {
+            (tv0, focal0)
+        } else {
+            (focal0, tv0)
+        };
+        let (a1, b1) = if self.tversky_first {
+            (tv1, focal1)
+        } else {
+            (focal1, tv1)
+        };
+        (
+            if pass0 { (0.0 + a0) + b0 } else { 0.0 },
+            if pass1 { (0.0 + a1) + b1 } else { 0.0 },
+        )
+    }
+}
+
+/// [`fused_gradients`] for both channels of a two-channel problem at once ([`PairGradient`]),
+/// each channel in its own slices. Returns `false`, its outputs to be discarded, where a
+/// position has both targets other than zero.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fused_gradients_pair<F0: Factor, F1: Factor>(
@@ -419,40 +471,60 @@ fn fused_gradients_pair<F0: Factor, F1: Factor>(
     y: [&[f64]; 2],
     g: [&mut [impl Slot]; 2],
 ) -> bool {
+    let at = PairGradient {
+        f0,
+        f1,
+        torch,
+        tversky,
+        tversky_first,
+        bounds,
+        k,
+    };
     let mut soft = false;
     let n = p[0].len();
     let [g0, g1] = g;
-    let ([t0, f_n0, p0_], [kf0, kf1, kf2]) = (k[0].tversky, k[0].focal);
-    let ([t1, f_n1, p1_], [kg0, kg1, kg2]) = (k[1].tversky, k[1].focal);
     let inputs = p[0].iter().zip(y[0]).zip(p[1].iter().zip(y[1]));
     for (((&v0, &y0), (&v1, &y1)), (g0, g1)) in inputs.zip(g0[..n].iter_mut().zip(&mut g1[..n])) {
-        let (q0, pass0) = bounds.clip(v0);
-        let (q1, pass1) = bounds.clip(v1);
         soft |= (y0 != 0.0) & (y1 != 0.0);
-        let hot = if y0 != 0.0 { q0 } else { q1 };
-        let (l, r) = (ln(hot), 1.0 / hot);
-        let focal0 = kf0 * (kf1 * (kf2 * f0.derivative(q0, (-y0) * l, (-y0) * r, torch[0])));
-        let focal1 = kg0 * (kg1 * (kg2 * f1.derivative(q1, (-y1) * l, (-y1) * r, torch[1])));
-        let (tv0, tv1) = if tversky {
-            (
-                y0 * t0 - y0 * f_n0 + (1.0 - y0) * p0_,
-                y1 * t1 - y1 * f_n1 + (1.0 - y1) * p1_,
-            )
-        } else {
-            (0.0, 0.0)
-        };
-        let (a0, b0) = if tversky_first {
-            (tv0, focal0)
-        } else {
-            (focal0, tv0)
-        };
-        let (a1, b1) = if tversky_first {
-            (tv1, focal1)
-        } else {
-            (focal1, tv1)
-        };
-        g0.set(if pass0 { (0.0 + a0) + b0 } else { 0.0 });
-        g1.set(if pass1 { (0.0 + a1) + b1 } else { 0.0 });
+        let (a, b) = at.at((v0, y0), (v1, y1));
+        g0.set(a);
+        g1.set(b);
+    }
+    !soft
+}
+
+/// [`fused_gradients_pair`] on interleaved channels (channels-last, two classes): `p`, `y` and
+/// `g` hold channel 0 and channel 1 of each position in turn, read and written in place.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fused_gradients_pair_interleaved<F0: Factor, F1: Factor>(
+    f0: F0,
+    f1: F1,
+    torch: [bool; 2],
+    tversky: bool,
+    tversky_first: bool,
+    bounds: Bounds,
+    k: [&Coeffs; 2],
+    p: &[f64],
+    y: &[f64],
+    g: &mut [impl Slot],
+) -> bool {
+    let at = PairGradient {
+        f0,
+        f1,
+        torch,
+        tversky,
+        tversky_first,
+        bounds,
+        k,
+    };
+    let mut soft = false;
+    let inputs = p.chunks_exact(2).zip(y.chunks_exact(2));
+    for ((pc, yc), gc) in inputs.zip(g.chunks_exact_mut(2)) {
+        soft |= (yc[0] != 0.0) & (yc[1] != 0.0);
+        let (a, b) = at.at((pc[0], yc[0]), (pc[1], yc[1]));
+        gc[0].set(a);
+        gc[1].set(b);
     }
     !soft
 }
@@ -794,11 +866,10 @@ impl Kernel<'_> {
             if pair {
                 self.deinterleave(self.pred, item.b, s, &mut pair_p, len);
                 self.deinterleave(self.target, item.b, s, &mut pair_y, len);
-                if let Some(direction) = self.direction {
-                    self.deinterleave(Values::F64(direction), item.b, s, &mut pair_dir, len);
-                }
             }
             if let (Some([f0, f1]), None) = (focal_pair, self.direction) {
+                let bounds = Bounds::of(self.clip);
+                let [t0, t1] = &mut pair_terms;
                 let (p0, y0) = if pair {
                     (&pair_p[0][..len], &pair_y[0][..len])
                 } else {
@@ -809,14 +880,15 @@ impl Kernel<'_> {
                 } else {
                     self.inputs(item.b, s, 1, &mut pb1, &mut yb1, len)
                 };
-                let bounds = Bounds::of(self.clip);
-                let [t0, t1] = &mut pair_terms;
                 let (p, y) = ([p0, p1], [y0, y1]);
                 let done = with_pair_factors!(f0.power, f1.power, a, b => {
                     match (validated, self.float32) {
-                        (true, _) => fused_stats_pair::<_, _, false, false>(a, b, bounds, p, y, t0, t1),
-                        (false, false) => fused_stats_pair::<_, _, true, false>(a, b, bounds, p, y, t0, t1),
-                        (false, true) => fused_stats_pair::<_, _, true, true>(a, b, bounds, p, y, t0, t1),
+                        (true, _) => fused_stats_pair::<_, _, false, false>(
+                            a, b, bounds, p, y, t0, t1),
+                        (false, false) => fused_stats_pair::<_, _, true, false>(
+                            a, b, bounds, p, y, t0, t1),
+                        (false, true) => fused_stats_pair::<_, _, true, true>(
+                            a, b, bounds, p, y, t0, t1),
                     }
                 });
                 match done {
@@ -834,6 +906,9 @@ impl Kernel<'_> {
                     s += len;
                     continue;
                 }
+            }
+            if let (true, Some(direction)) = (pair, self.direction) {
+                self.deinterleave(Values::F64(direction), item.b, s, &mut pair_dir, len);
             }
             for (ch, role) in self.roles.iter().enumerate() {
                 let a = &mut acc[ch];
@@ -924,6 +999,7 @@ impl Kernel<'_> {
         let (mut pair_p, mut pair_y) = ([[0.0; BLOCK]; 2], [[0.0; BLOCK]; 2]);
         let (mut pb1, mut yb1) = ([0.0; BLOCK], [0.0; BLOCK]);
         let mut pair_g = [[0.0; BLOCK]; 2];
+        let (mut wide_p, mut wide_y) = ([0.0; 2 * BLOCK], [0.0; 2 * BLOCK]);
         let focal_pair = self.focal_pair();
         let mut s = item.s0;
         while s < item.s1 {
@@ -934,6 +1010,25 @@ impl Kernel<'_> {
             if self.expansion == Expansion::Direct {
                 for ch in self.roles.len()..self.grid.classes {
                     out.write(ch, local, &[0.0; BLOCK][..len]);
+                }
+            }
+            // Two interleaved channels with a focal term each: read and written in place.
+            if let (Some([f0, f1]), true) = (focal_pair, pair) {
+                let start = self.grid.at(item.b, s, 0);
+                let pv = self.pred.run(start, &mut wide_p[..2 * len]);
+                let yv = self.target.run(start, &mut wide_y[..2 * len]);
+                if let Some(dst) = out.interleaved_pair_mut(local, len) {
+                    let bounds = Bounds::of(self.clip);
+                    let (torch, first) = ([f0.torch, f1.torch], self.tversky_first);
+                    let tversky = self.roles[0].tversky;
+                    let k = [&coeffs[0], &coeffs[1]];
+                    let done = with_pair_factors!(f0.power, f1.power, a, b =>
+                        fused_gradients_pair_interleaved(
+                            a, b, torch, tversky, first, bounds, k, pv, yv, dst));
+                    if done == Some(true) {
+                        s += len;
+                        continue;
+                    }
                 }
             }
             if pair {
@@ -1160,6 +1255,22 @@ impl ItemOut<'_> {
                 _ => None,
             },
             ItemOut::Interleaved { .. } => None,
+        }
+    }
+
+    /// Positions `local..local+len` of a two-channel interleaved part (channels 0 and 1 of each
+    /// position in turn).
+    #[inline(always)]
+    fn interleaved_pair_mut(
+        &mut self,
+        local: usize,
+        len: usize,
+    ) -> Option<&mut [MaybeUninit<f64>]> {
+        match self {
+            ItemOut::Interleaved { data, classes: 2 } => {
+                Some(&mut data[2 * local..2 * (local + len)])
+            }
+            _ => None,
         }
     }
 
