@@ -6,9 +6,13 @@ Writes a segmentation-like prediction and one-hot target of shape (1, 2, 128, 12
 (channels-first, MONAI's asymmetric unified focal loss) as float32 and as float64 `.npy` files
 (no numpy needed), runs `ufl-oracle eval -f asym_unified_focal_loss -c monai --pred P --target T
 --grad-out G` under `/usr/bin/time -v` for each, with glibc's default allocator, and prints the
-peak resident set size and its ratio to that floor. Not part of CI; needs `/usr/bin/time`
-(Debian's `time` package) and a release build (`cargo build --release`); run from anywhere:
-``python3 benches/cli_memory.py [--edge 128] [--binary PATH]``.
+peak resident set size and its ratio to that floor. With ``--functions`` it then runs, on the
+float32 files, every function and option of ``FUNCTIONS`` below (the fast path's and the ones
+that stay generic, MONAI's ``to_onehot_y`` on a (1, 1, 128, 128, 128) label map) and prints each
+one's wall time and peak RSS, the median of ``--runs`` runs. Not part of CI; needs
+`/usr/bin/time` (Debian's `time` package) and a release build (`cargo build --release --features
+cli`); run from anywhere: ``python3 benches/cli_memory.py [--edge 128] [--binary PATH]
+[--functions] [--runs 3]``.
 """
 
 import argparse
@@ -52,17 +56,46 @@ def inputs(edge):
     return p1, y1
 
 
-def peak_kib(cmd):
+# (function, convention, layout, parameters, label-map target): the volume's inputs are
+# channels-first; `original` reads them as such with --layout.
+FUNCTIONS = [
+    ("asym_unified_focal_loss", "monai", None, [], False),
+    ("asym_unified_focal_loss", "monai", None, ["to_onehot_y=true"], True),
+    ("asymmetric_focal_loss", "monai", None, [], False),
+    ("asymmetric_focal_tversky_loss", "monai", None, [], False),
+    ("asym_unified_focal_loss", "original", "channels-first", [], False),
+    ("symmetric_focal_loss", "original", "channels-first", [], False),
+    ("asymmetric_focal_tversky_loss", "original", "channels-first", [], False),
+    ("asymmetric_focal_loss", "paper", "channels-first", [], False),
+    ("focal_loss", "original", "channels-first", [], False),
+    ("combo_loss", "original", "channels-first", [], False),
+    ("asym_unified_focal_loss", "paper", "channels-first", ["input=logits"], False),
+]
+
+
+def measure(cmd):
+    """(peak RSS in KiB, wall seconds) of one run."""
     out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
-    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
+    kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)",
+                     out.stderr)
+    seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
+    return kib, seconds
+
+
+def peak_kib(cmd):
+    return measure(cmd)[0]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edge", type=int, default=128)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "ufl-oracle"))
+    ap.add_argument("--functions", action="store_true",
+                    help="also time every function of FUNCTIONS on the float32 files")
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     shape = (1, 2, args.edge, args.edge, args.edge)
     n = 2 * args.edge ** 3
@@ -95,6 +128,27 @@ def main():
         grad_kib = n * 8 // 1024
         print(f"| {name} | {inputs_kib:,} KiB | {grad_kib:,} KiB | {kib:,} KiB | "
               f"{kib / (inputs_kib + grad_kib):.3f}× |")
+    if not args.functions:
+        return
+    labels = os.path.join(work, "labels_float32.npy")
+    write_npy(labels, (1, 1) + shape[2:], array.array("f", y1), "f")
+    pred, target = os.path.join(work, "p_float32.npy"), os.path.join(work, "t_float32.npy")
+    print(f"\nfloat32 files, median of {args.runs} runs:\n")
+    print("| function | convention | options | wall | peak RSS |")
+    print("|---|---|---|---|---|")
+    for function, convention, layout, params, label_map in FUNCTIONS:
+        cmd = [args.binary, "eval", "-f", function, "-c", convention, "--pred", pred,
+               "--target", labels if label_map else target,
+               "--grad-out", os.path.join(work, "g.npy")]
+        if layout:
+            cmd += ["--layout", layout]
+        for p in params:
+            cmd += ["-p", p]
+        runs = sorted(measure(cmd) for _ in range(args.runs))
+        kib = sorted(r[0] for r in runs)[len(runs) // 2]
+        wall = sorted(r[1] for r in runs)[len(runs) // 2]
+        print(f"| `{function}` | {convention} | {' '.join(params) or '—'} | {wall:.2f} s | "
+              f"{kib / 1024:.0f} MiB |")
 
 
 if __name__ == "__main__":

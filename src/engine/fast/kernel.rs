@@ -12,7 +12,13 @@
 //! gathered into small arrays, and each pass is one loop over the block that the compiler
 //! vectorises — clip, terms, focal factor and derivative in registers (`fused_stats`,
 //! `fused_gradients`; `fused_*_pair` for two channels that both carry a focal term, with one
-//! logarithm per position) — and the block sums are lane sums of the terms (`sum.rs`). The
+//! logarithm per position) — and the block sums are lane sums of the terms (`sum.rs`). Where
+//! every caller channel is read directly by one internal channel, the statistics loops check the
+//! input values themselves (`CHECK`), so that a block is read from memory once, its loads
+//! overlapping the arithmetic; otherwise a block is checked before it is used
+//! (`block_is_valid`). Two interleaved channels (channels-last, two classes) are read and written
+//! in place by the pair gradient loop (`fused_gradients_pair_interleaved`); the statistics pass
+//! splits them into two arrays first (its loop over interleaved data was not vectorised). The
 //! forward mode (JVP) and the depth-sliced part keep one loop per step. The inputs are read in
 //! order, one block at a time, and left to the processor's own prefetcher: software prefetches
 //! of the blocks ahead (one per cache line) were measured to slow both passes on an AVX2 machine
@@ -22,7 +28,11 @@
 //!
 //! Assembly (`objdump -d` of `stats_item::avx2` and `gradient_item::avx2`, release build): the
 //! fused loops compile to 256-bit `vmulpd`/`vdivpd`/`vsqrtpd`/`vblendvpd` over four positions
-//! on AVX2 and to their 512-bit forms over eight on AVX-512; the former separate lane-sum loop
+//! on AVX2 and to their 512-bit forms over eight on AVX-512. The AVX2 pair loop of the statistics
+//! pass is about 110 instructions for four positions (one `vdivpd` and one `vsqrtpd` at the
+//! default γ), of which 15 reload constants that its sixteen vector registers cannot hold; on the
+//! AMD EPYC machine of `docs/measurements.md` it is bound by that count and by the latency of
+//! the logarithm's chain, not by memory. The former separate lane-sum loop
 //! of three sums (`lane_sums3`, still used by the JVP) is vectorised by LLVM's SLP pass into
 //! 128-bit halves with lane permutes and spills, which is why the value passes sum terms
 //! written by the fused loop instead.

@@ -43,11 +43,16 @@
 //! in the gradient pass (each `ln` holds one division more); at any other γ, 1 `ln` + 2 and
 //! 1 `ln` + 3 + 1 division. `sym_unified_focal_loss` carries the power on both channels. With
 //! C > 2 classes (`paper`) every focal channel takes its own `ln` (and `1/q` in the gradient
-//! pass). `dice_loss`, `tversky_loss` and `focal_tversky_loss` call none (their powers act on
-//! per-(item, class) sums, in the tail). The logarithm is recomputed in the gradient pass rather
-//! than stored: storing it (one float64 per position, 16 MiB on a 128³ volume) costs a write and
-//! a read of that array, more than the logarithm it saves on the machines measured
-//! (`docs/measurements.md`).
+//! pass). The focal parts alone (`symmetric_`/`asymmetric_focal_loss`,
+//! MONAI's `AsymmetricFocalLoss`) take the same counts as the unified loss of their symmetry.
+//! `dice_loss`, `tversky_loss`, `focal_tversky_loss` and the focal Tversky parts call none
+//! (their powers act on per-(item, class) sums, in the tail). The logarithm is recomputed in the gradient pass rather
+//! than stored. Storing it would hold one float64 per position (16 MiB on a 128³ volume, a
+//! quarter of what the command line holds for float32 inputs and their gradient) and cost a
+//! write and a read of that array, about 2 ms on the machines measured; the logarithm it saves
+//! costs about 1 ms per pass with AVX-512 and more with AVX2, where the passes are bound by
+//! arithmetic (`docs/measurements.md`). Storing was not built, so its gain on AVX2 is not
+//! measured.
 //!
 //! **Same semantics.** Every per-element expression and the order in which the parts add into
 //! an element are the generic evaluator's (`kernel.rs`); the clip rules, the dtype-rounded
