@@ -248,13 +248,7 @@ fn evaluate_stored_with(
 ) -> Option<Evaluation> {
     with_plan(spec, (pred, target), |spec, inputs, plan| {
         let run = Run::new(spec, inputs, plan, None, isa);
-        let sums = run.statistics()?;
-        let out = plan.tail.run::<f64>(
-            plan.grid.batch,
-            plan.roles.len(),
-            plan.grid.spatial,
-            &sums.in_f64(),
-        );
+        let out = run.tail_f64()?;
         let grad = run.gradient(&out);
         Some(Evaluation {
             loss: out.loss,
@@ -275,14 +269,7 @@ pub fn value_with(problem: &Problem, isa: Isa) -> Option<(Vec<f64>, Vec<usize>)>
         &Spec::of(problem),
         inputs_of(problem),
         |spec, inputs, plan| {
-            let run = Run::new(spec, inputs, plan, None, isa);
-            let sums = run.statistics()?;
-            let out = plan.tail.run::<f64>(
-                plan.grid.batch,
-                plan.roles.len(),
-                plan.grid.spatial,
-                &sums.in_f64(),
-            );
+            let out = Run::new(spec, inputs, plan, None, isa).tail_f64()?;
             Some((out.loss, out.loss_shape))
         },
     )
@@ -416,6 +403,18 @@ impl<'a> Run<'a> {
     /// Rows of the depth-sliced focal part per work item.
     fn depth_rows(depth: &Depth) -> usize {
         (CHUNK / depth.pairs).max(1)
+    }
+
+    /// The statistics pass and the tail in f64; `None` if an input value is not acceptable.
+    fn tail_f64(&self) -> Option<TailOut<f64>> {
+        let sums = self.statistics()?;
+        let grid = self.plan.grid;
+        let channels = self.plan.roles.len();
+        Some(
+            self.plan
+                .tail
+                .run::<f64>(grid.batch, channels, grid.spatial, &sums.in_f64()),
+        )
     }
 
     /// The statistics pass; `None` if an input value is not acceptable.

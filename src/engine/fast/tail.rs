@@ -301,42 +301,20 @@ impl Tail {
                 gamma,
                 weight,
             } => {
-                let rule = PowRule::Torch;
                 let (delta, gamma, weight) = (T::cst(delta), T::cst(gamma), T::cst(weight));
                 let eps = T::cst(crate::spec::registry::MONAI_DEFAULT_EPSILON);
-                // AsymmetricFocalLoss: the mean over (items, 2 classes, positions) of
-                // (1-δ)·(1-q₀)^γ·CE₀ and δ·CE₁.
+                // AsymmetricFocalLoss: the mean over (items, 2 classes, positions).
                 let count = T::cst((2 * batch * spatial) as f64);
-                let g_entry = one / count;
-                let w = [one - delta, delta];
-                let focal_terms = (0..batch).flat_map(|b| (0..2).map(move |c| (b, c)));
-                let f = T::sum_terms(focal_terms.map(|(b, c)| w[c] * stat(b, c)[3])) / count;
-                for b in 0..batch {
-                    for (c, &wc) in w.iter().enumerate() {
-                        coeffs[b * channels + c][1] = [weight, g_entry, wc];
-                    }
-                }
-                // AsymmetricFocalTverskyLoss: [1 - TI₀, (1 - TI₁)^(1-γ)], mean over (items, 2).
-                let scale = one - weight;
+                let parts = MonaiParts {
+                    batch,
+                    channels,
+                    delta,
+                };
+                let f = parts.focal(&stat, weight, one / count, &mut coeffs) / count;
+                // AsymmetricFocalTverskyLoss: the mean over (items, 2).
                 let items = T::cst((2 * batch) as f64);
-                let g_entry = one / items;
-                let mut terms = Vec::with_capacity(2 * batch);
-                for b in 0..batch {
-                    for c in 0..2 {
-                        let [tp, fn_, fp, _] = stat(b, c);
-                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
-                        let x = one - st.ti;
-                        let (v, dx) = if c == 0 {
-                            (x, one)
-                        } else {
-                            let e = one - gamma;
-                            (x.pow_with(e, rule), rule.derivative(x, e))
-                        };
-                        terms.push(v);
-                        let (a, b2, c2) = st.statistic_gradients(delta, -(scale * (g_entry * dx)));
-                        coeffs[b * channels + c][0] = [a, b2, c2];
-                    }
-                }
+                let g = (one - weight, one / items);
+                let terms = parts.tversky(&stat, gamma, eps, g, &mut coeffs);
                 let t = T::sum_terms(terms) / items;
                 (vec![weight * f + (one - weight) * t], vec![])
             }
@@ -347,22 +325,21 @@ impl Tail {
                 eps: _,
                 reduction,
             } => {
-                // focal_part: Σ over (items, 2 classes, positions) of (1-δ)·(1-q₀)^γ·CE₀ and
-                // δ·CE₁; the mean divides by their count.
-                let delta = T::cst(delta);
-                let w = [one - delta, delta];
-                let terms = (0..batch).flat_map(|b| (0..2).map(move |c| (b, c)));
-                let total = T::sum_terms(terms.map(|(b, c)| w[c] * stat(b, c)[3]));
                 let count = T::cst((2 * batch * spatial) as f64);
-                let (loss, g_entry) = match reduction {
-                    Reduction::Mean => (total / count, one / count),
-                    _ => (total, one),
+                let g_entry = match reduction {
+                    Reduction::Mean => one / count,
+                    _ => one,
                 };
-                for b in 0..batch {
-                    for (c, &wc) in w.iter().enumerate() {
-                        coeffs[b * channels + c][1] = [one, g_entry, wc];
-                    }
-                }
+                let parts = MonaiParts {
+                    batch,
+                    channels,
+                    delta: T::cst(delta),
+                };
+                let total = parts.focal(&stat, one, g_entry, &mut coeffs);
+                let loss = match reduction {
+                    Reduction::Mean => total / count,
+                    _ => total,
+                };
                 (vec![loss], vec![])
             }
             Tail::MonaiPart {
@@ -372,31 +349,18 @@ impl Tail {
                 eps,
                 reduction,
             } => {
-                // tversky_part: [1 - TI₀, (1 - TI₁)^(1-γ)] per item.
-                let rule = PowRule::Torch;
-                let (delta, gamma, eps) = (T::cst(delta), T::cst(gamma), T::cst(eps));
                 let items = T::cst((2 * batch) as f64);
                 let g_entry = match reduction {
                     Reduction::Mean => one / items,
                     _ => one,
                 };
-                let mut terms = Vec::with_capacity(2 * batch);
-                for b in 0..batch {
-                    for c in 0..2 {
-                        let [tp, fn_, fp, _] = stat(b, c);
-                        let st = Tversky::from_sums(tp, fn_, fp, delta, eps);
-                        let x = one - st.ti;
-                        let (v, dx) = if c == 0 {
-                            (x, one)
-                        } else {
-                            let e = one - gamma;
-                            (x.pow_with(e, rule), rule.derivative(x, e))
-                        };
-                        terms.push(v);
-                        let (a, b2, c2) = st.statistic_gradients(delta, -(one * (g_entry * dx)));
-                        coeffs[b * channels + c][0] = [a, b2, c2];
-                    }
-                }
+                let parts = MonaiParts {
+                    batch,
+                    channels,
+                    delta: T::cst(delta),
+                };
+                let g = (one, g_entry);
+                let terms = parts.tversky(&stat, T::cst(gamma), T::cst(eps), g, &mut coeffs);
                 match reduction {
                     Reduction::PerItemClass => (terms, vec![batch, 2]),
                     Reduction::Sum => (vec![T::sum_terms(terms)], vec![]),
@@ -410,5 +374,68 @@ impl Tail {
             coeffs,
             depth,
         }
+    }
+}
+
+/// The two classes of MONAI's `AsymmetricUnifiedFocalLoss`, shared by it and by the part losses
+/// alone: the sums of the statistics pass into each part's terms and gradient factors.
+struct MonaiParts<T> {
+    batch: usize,
+    channels: usize,
+    delta: T,
+}
+
+impl<T: Real> MonaiParts<T> {
+    /// `AsymmetricFocalLoss`: Σ over (items, 2 classes) of `w_c · Σ focal`, with `w = [1-δ, δ]`
+    /// (the focal factor `(1-q₀)^γ` is in channel 0's sum); the gradient factors of channel
+    /// `c` are `[outer, g_entry, w_c]`.
+    fn focal(
+        &self,
+        stat: &impl Fn(usize, usize) -> [T; 4],
+        outer: T,
+        g_entry: T,
+        coeffs: &mut [[[T; 3]; 2]],
+    ) -> T {
+        let w = [T::one() - self.delta, self.delta];
+        let terms = (0..self.batch).flat_map(|b| (0..2).map(move |c| (b, c)));
+        let total = T::sum_terms(terms.map(|(b, c)| w[c] * stat(b, c)[3]));
+        for b in 0..self.batch {
+            for (c, &wc) in w.iter().enumerate() {
+                coeffs[b * self.channels + c][1] = [outer, g_entry, wc];
+            }
+        }
+        total
+    }
+
+    /// `AsymmetricFocalTverskyLoss`: `[1 - TI₀, (1 - TI₁)^(1-γ)]` per item, item-major; the
+    /// gradient factors of each index are those of `-(scale · (g_entry · dterm))`, with `(scale,
+    /// g_entry) = g`.
+    fn tversky(
+        &self,
+        stat: &impl Fn(usize, usize) -> [T; 4],
+        gamma: T,
+        eps: T,
+        (scale, g_entry): (T, T),
+        coeffs: &mut [[[T; 3]; 2]],
+    ) -> Vec<T> {
+        let (one, rule) = (T::one(), PowRule::Torch);
+        let mut terms = Vec::with_capacity(2 * self.batch);
+        for b in 0..self.batch {
+            for c in 0..2 {
+                let [tp, fn_, fp, _] = stat(b, c);
+                let st = Tversky::from_sums(tp, fn_, fp, self.delta, eps);
+                let x = one - st.ti;
+                let (v, dx) = if c == 0 {
+                    (x, one)
+                } else {
+                    let e = one - gamma;
+                    (x.pow_with(e, rule), rule.derivative(x, e))
+                };
+                terms.push(v);
+                let (a, b2, c2) = st.statistic_gradients(self.delta, -(scale * (g_entry * dx)));
+                coeffs[b * self.channels + c][0] = [a, b2, c2];
+            }
+        }
+        terms
     }
 }
