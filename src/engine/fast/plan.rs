@@ -87,6 +87,21 @@ fn focal_power(gamma: f64) -> Option<PowPair> {
     (gamma.is_finite() && (0.0..=MAX_GAMMA).contains(&gamma)).then(|| PowPair::new(gamma))
 }
 
+/// For a unified loss or one of its parts: which part alone (`None`: both) and whether it is
+/// the symmetric one; `None` for any other function.
+fn unified_family(function: FunctionId) -> Option<(Option<Part>, bool)> {
+    use FunctionId as F;
+    Some(match function {
+        F::SymUnifiedFocalLoss => (None, true),
+        F::AsymUnifiedFocalLoss => (None, false),
+        F::SymmetricFocalLoss => (Some(Part::Focal), true),
+        F::AsymmetricFocalLoss => (Some(Part::Focal), false),
+        F::SymmetricFocalTverskyLoss => (Some(Part::Tversky), true),
+        F::AsymmetricFocalTverskyLoss => (Some(Part::Tversky), false),
+        _ => return None,
+    })
+}
+
 /// The plan for `problem`, or `None` where the generic evaluator must answer.
 pub fn plan(problem: &Problem) -> Option<Plan> {
     plan_spec(&Spec::of(problem))
@@ -146,22 +161,9 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
             RegionTerm::Pow(hp.real("gamma").ok()?),
             ClipRule::Inclusive(lo, hi),
         ),
-        FunctionId::SymUnifiedFocalLoss
-        | FunctionId::AsymUnifiedFocalLoss
-        | FunctionId::SymmetricFocalLoss
-        | FunctionId::AsymmetricFocalLoss
-        | FunctionId::SymmetricFocalTverskyLoss
-        | FunctionId::AsymmetricFocalTverskyLoss => {
-            use FunctionId as F;
-            let symmetric = matches!(
-                problem.function,
-                F::SymUnifiedFocalLoss | F::SymmetricFocalLoss | F::SymmetricFocalTverskyLoss
-            );
-            let only = match problem.function {
-                F::SymmetricFocalLoss | F::AsymmetricFocalLoss => Some(Part::Focal),
-                F::SymmetricFocalTverskyLoss | F::AsymmetricFocalTverskyLoss => Some(Part::Tversky),
-                _ => None,
-            };
+        // The unified losses and their parts; any other function is the generic evaluator's.
+        function => {
+            let (only, symmetric) = unified_family(function)?;
             let (delta, gamma) = (hp.real("delta").ok()?, hp.real("gamma").ok()?);
             // The parts have no weight: each is the unified loss's term with factor 1.
             let weight = match only {
@@ -258,21 +260,11 @@ fn original(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
                 },
             })
         }
-        _ => None,
     }
 }
 
 fn paper(problem: &Spec<'_>, hp: &Hyper<f64>) -> Option<Plan> {
-    use FunctionId as F;
-    let (only, symmetric) = match problem.function {
-        F::SymUnifiedFocalLoss => (None, true),
-        F::AsymUnifiedFocalLoss => (None, false),
-        F::SymmetricFocalLoss => (Some(Part::Focal), true),
-        F::AsymmetricFocalLoss => (Some(Part::Focal), false),
-        F::SymmetricFocalTverskyLoss => (Some(Part::Tversky), true),
-        F::AsymmetricFocalTverskyLoss => (Some(Part::Tversky), false),
-        _ => return None,
-    };
+    let (only, symmetric) = unified_family(problem.function)?;
     if hp.word("input").ok()? != "probabilities" {
         return None;
     }
